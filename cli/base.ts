@@ -22,7 +22,9 @@ export abstract class HamodCommand extends Command {
   protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
     if (err.oclif?.exit !== undefined && err.oclif.exit === 0) throw err; // help, version
     const { DiagnosticError } = await import('../compiler/diagnostics.js');
-    if (err instanceof DiagnosticError && !this.jsonEnabled()) await this.printDiagnostics(err.diagnostics, (err as { baseDir?: string }).baseDir);
+    // A module's problems get the full listing with code frames; other failures fit one line.
+    const baseDir = (err as { baseDir?: string }).baseDir;
+    if (err instanceof DiagnosticError && baseDir !== undefined && !this.jsonEnabled()) await this.printDiagnostics(err.diagnostics, baseDir);
     if (this.jsonEnabled()) {
       const body: Record<string, unknown> = { error: err.message };
       if (err instanceof DiagnosticError) body.diagnostics = err.diagnostics;
