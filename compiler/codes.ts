@@ -48,7 +48,7 @@ export const CODES = {
   HM316: { title: 'dependency-cycle', severity: 'error', doc: 'Services form a start-order cycle through `after`.' },
   HM317: { title: 'bad-escalation', severity: 'error', doc: 'A checker escalation is inconsistent (escalating to the action it already takes, or restarts without a window).' },
   HM318: { title: 'timing-inconsistent', severity: 'error', doc: 'Timings contradict each other (a checker timeout not shorter than its interval, a heartbeat timeout not longer than its interval).' },
-  HM319: { title: 'template-quoting', severity: 'warning', doc: 'A variable is placed inside single quotes in a script; the compiler already quotes values, so the result would be the literal reference. Remove the quotes.' },
+  HM319: { title: 'template-quoting', severity: 'warning', doc: 'A variable is placed inside single or double quotes in a script. The compiler already quotes values: inside single quotes the result is the literal reference, inside double quotes the expansion ends up unquoted (split and globbed). Write `{{params.NAME}}` bare.' },
   HM320: { title: 'missing-docs', severity: 'warning', doc: 'The module has no README.md or CHANGELOG.md; both are shipped in the bundle and shown in the catalog.' },
   // 4xx: bundles and signatures
   HM401: { title: 'bundle-corrupt', severity: 'error', doc: 'The bundle is not a valid gzip/tar archive (truncated, bad checksum, trailing garbage).' },

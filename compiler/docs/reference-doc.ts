@@ -25,6 +25,11 @@ export function referenceMarkdown(schema: Schema): string {
     '`{{module.mode}}` are inserted as single-quoted literals. Nothing else is allowed in templates',
     '(no helpers, blocks or partials). String fields of module.yaml may also use `{{params.NAME}}`.',
     '',
+    'Quoting protects values from the shell\'s parser, not from commands that parse text again: never',
+    'give a `string`, `path` or `secret` parameter to bash arithmetic (`$(( ))`, `[[ x -eq y ]]`, `let`,',
+    '`declare -i`, array subscripts), to `eval`, `sh -c`, `trap` or `ssh`. `integer` and `port` parameters',
+    'are checked to be plain integers when the module is installed, so arithmetic on them is safe.',
+    '',
     '## Fields',
     '',
   ];

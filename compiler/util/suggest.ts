@@ -1,30 +1,40 @@
-// "Did you mean" suggestions by edit distance.
+// "Did you mean ...?" suggestions: Levenshtein distance over a closed list of candidates.
 
+/** Levenshtein edit distance (insertions, deletions, substitutions; UTF-16 code units). */
 export function levenshtein(a: string, b: string): number {
   if (a === b) return 0;
-  const prev = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
+  if (a.length === 0) return b.length;
+  if (b.length === 0) return a.length;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  let cur = new Array<number>(b.length + 1).fill(0);
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
+    cur[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const tmp = prev[j]!;
-      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = tmp;
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
     }
+    [prev, cur] = [cur, prev];
   }
-  return prev[b.length]!;
+  return prev[b.length] ?? 0;
 }
 
-/** The closest candidate within a distance proportional to the word's length, if any. */
+/**
+ * The candidate closest to `word` (compared case-insensitively), or undefined when none is close
+ * enough: distance at most max(2, a third of the longer string) and smaller than the longer
+ * string. Ties go to the candidate that comes first in `candidates`, so results are deterministic.
+ */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  const w = word.toLowerCase();
   let best: string | undefined;
-  let bestD = Infinity;
-  const lw = word.toLowerCase();
+  let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = c.toLowerCase() === lw ? 0 : levenshtein(lw, c.toLowerCase());
-    if (d < bestD) { best = c; bestD = d; }
+    const d = levenshtein(w, c.toLowerCase());
+    const longest = Math.max(w.length, c.length);
+    if (d >= longest || d > Math.max(2, Math.floor(longest / 3))) continue;
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
   }
-  if (best === undefined) return undefined;
-  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return best;
 }
