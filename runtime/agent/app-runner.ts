@@ -1,0 +1,117 @@
+// Runs a module's services for one role, as the plan says: in start order, `start` scripts (one
+// shot, with their timeout) then `run` daemons (supervised: their death is reported at once);
+// stopped in reverse order with `stop` scripts, then stopSignal to each group and SIGKILL after the
+// stop timeout. The mirror machine decides when; this only executes and reports.
+import { join } from 'node:path';
+import type { CompiledPlan, PlanService } from '../../compiler/plan/types.js';
+import { resolveString, type ParamValues } from '../config/params.js';
+import type { LogSink } from '../logs/index.js';
+import { describeExit, isSuccess, parseSignal, runScript, startDaemon, type DaemonHandle, type ExitInfo, type GroupRegistry } from '../supervisor/index.js';
+
+export type AppRole = 'primary' | 'secondary';
+
+export interface AppRunnerDeps {
+  plan: CompiledPlan;
+  params: ParamValues;
+  bundleDir: string;
+  env: Record<string, string>;
+  log: LogSink;
+  registry?: GroupRegistry;
+  /** A `run` process exited without being asked to. */
+  onDaemonExit: (service: string, info: ExitInfo) => void;
+}
+
+export function servicesFor(plan: CompiledPlan, role: AppRole | 'every'): PlanService[] {
+  if (role === 'every') return plan.services.filter((s) => s.role === 'every');
+  return plan.services.filter((s) => s.role === role || s.role === 'both');
+}
+
+export class AppRunner {
+  readonly #d: AppRunnerDeps;
+  readonly #daemons = new Map<string, DaemonHandle>();
+  #running: AppRole | null = null;
+
+  constructor(deps: AppRunnerDeps) {
+    this.#d = deps;
+  }
+
+  get running(): AppRole | null {
+    return this.#running;
+  }
+
+  daemonAlive(service: string): boolean {
+    const h = this.#daemons.get(service);
+    return h !== undefined && h.pid !== null && h.exitInfo === null;
+  }
+
+  /** Starts the role's services; resolves with an error message, or null when all started. */
+  async start(role: AppRole): Promise<string | null> {
+    this.#running = role;
+    for (const s of servicesFor(this.#d.plan, role)) {
+      const env = this.#envFor(s, role);
+      if (s.start) {
+        const info = await runScript(this.#spec(s, s.start.path, env, 'start', s.startTimeoutMs), { log: this.#d.log, ...this.#reg() });
+        if (!isSuccess(info)) return `service ${s.name}: start script ${describeExit(info)}`;
+      }
+      if (s.run) {
+        const handle = startDaemon(this.#spec(s, s.run.path, env, 'run'), {
+          log: this.#d.log,
+          stopSignal: parseSignal(s.stopSignal) ?? 'SIGTERM',
+          stopTimeoutMs: s.stopTimeoutMs,
+          onExit: (info, { requested }) => {
+            if (!requested && this.#daemons.get(s.name) === handle) this.#d.onDaemonExit(s.name, info);
+          },
+          ...this.#reg(),
+        });
+        this.#daemons.set(s.name, handle);
+        if (handle.pid === null) return `service ${s.name}: ${handle.exitInfo ? describeExit(handle.exitInfo) : 'could not start'}`;
+      }
+    }
+    return null;
+  }
+
+  /** Stops the role's services in reverse order; `force` skips stop scripts and kills at once. */
+  async stop(role: AppRole, force: boolean): Promise<string> {
+    const notes: string[] = [];
+    for (const s of [...servicesFor(this.#d.plan, role)].reverse()) {
+      const env = this.#envFor(s, role);
+      if (s.stop && !force) {
+        const info = await runScript(this.#spec(s, s.stop.path, env, 'stop', s.stopTimeoutMs), { log: this.#d.log, ...this.#reg() });
+        if (!isSuccess(info)) notes.push(`${s.name}: stop script ${describeExit(info)}`);
+      }
+      const h = this.#daemons.get(s.name);
+      if (h) {
+        const info = force ? await h.kill() : await h.stop();
+        this.#daemons.delete(s.name);
+        if (info.kind === 'timeout') notes.push(`${s.name}: killed after the stop timeout`);
+      }
+    }
+    if (this.#running === role) this.#running = null;
+    return notes.length ? notes.join('; ') : 'stopped';
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all([...this.#daemons.values()].map((h) => h.kill()));
+    this.#daemons.clear();
+    this.#running = null;
+  }
+
+  #reg(): { registry?: GroupRegistry } {
+    return this.#d.registry ? { registry: this.#d.registry } : {};
+  }
+
+  #envFor(s: PlanService, role: AppRole): Record<string, string> {
+    const env: Record<string, string> = { ...this.#d.env, HAMOD_ROLE: role, HAMOD_SERVICE: s.name };
+    for (const [k, v] of Object.entries(s.environment)) env[k] = resolveString(v, this.#d.params);
+    return env;
+  }
+
+  #spec(s: PlanService, rel: string, env: Record<string, string>, label: string, timeoutMs?: number) {
+    const spec: Parameters<typeof runScript>[0] = { path: join(this.#d.bundleDir, rel), env, service: s.name, label };
+    if (s.workingDirectory !== undefined) spec.cwd = resolveString(s.workingDirectory, this.#d.params);
+    if (s.user !== undefined) spec.user = s.user;
+    if (s.group !== undefined) spec.group = s.group;
+    if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
+    return spec;
+  }
+}

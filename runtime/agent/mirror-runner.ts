@@ -1,0 +1,301 @@
+// The actor of one mirror module on this node: feeds events one at a time to the pure mirror
+// machine (runtime/mirror) and executes the effects it returns, in order. Long effects (starting or
+// stopping the application) run in the background and report back as events, so heartbeats, peer
+// messages and authority deadlines keep being handled meanwhile. Nothing here decides anything.
+import type { CompiledPlan } from '../../compiler/plan/types.js';
+import { resolveString, type ParamValues } from '../config/params.js';
+import type { ModuleLog } from '../logs/index.js';
+import { initialData } from '../mirror/generation.js';
+import { holdsPrimary, initialState, nextWakeup, transition } from '../mirror/machine.js';
+import type { Effect, MirrorConfig, MirrorContext, MirrorEvent, MirrorState, OperatorCommand, PeerMessage, TransitionRecord } from '../mirror/types.js';
+import { addVip, removeVip } from '../vip/index.js';
+import type { GroupRegistry } from '../supervisor/index.js';
+import { describeExit } from '../supervisor/index.js';
+import { AppRunner } from './app-runner.js';
+import { CheckerRunner } from './checker-runner.js';
+import type { Clock } from './clock.js';
+import { loadModuleState, saveModuleState } from './module-state-store.js';
+
+export interface LeaseClient {
+  request(module: string, req: { sentAt: number; generation: { id: string; supersedes: readonly string[] }; committed: boolean }): Promise<MirrorEvent>;
+  release(module: string, upTo: number): Promise<unknown>;
+}
+
+export interface MirrorRunnerDeps {
+  plan: CompiledPlan;
+  params: ParamValues;
+  bundleDir: string;
+  /** Where this module's state.json lives. */
+  stateDir: string;
+  /** This node holds the module's data at install (`source`) or gets it from the peer (`replica`). */
+  initialDataKind: 'source' | 'replica';
+  self: string;
+  peer: string;
+  clock: Clock;
+  log: ModuleLog;
+  env: Record<string, string>;
+  config: MirrorConfig;
+  heartbeatIntervalMs: number;
+  sendToPeer: (message: PeerMessage) => void;
+  witness: LeaseClient | null;
+  moduleState: (module: string) => string | null;
+  registry?: GroupRegistry;
+}
+
+export interface ModuleStatus {
+  module: string;
+  version: string;
+  mode: 'mirror';
+  state: string;
+  detail: string | null;
+  role: 'primary' | 'secondary' | 'none';
+  since: string;
+  last: { from: string; to: string; reason: string; at: string } | null;
+  data: { generation: string; status: string };
+  replication: string;
+  vip: boolean;
+  peerPresent: boolean;
+  checkers: ReturnType<CheckerRunner['status']>;
+  history: Array<{ from: string; to: string; reason: string; at: string }>;
+}
+
+export class MirrorRunner {
+  readonly name: string;
+  readonly #d: MirrorRunnerDeps;
+  readonly #app: AppRunner;
+  readonly #checkers: CheckerRunner;
+  #state: MirrorState;
+  readonly #queue: MirrorEvent[] = [];
+  #busy = false;
+  #timer: NodeJS.Timeout | null = null;
+  #beat: NodeJS.Timeout | null = null;
+  #closed = false;
+  readonly #replies: Array<(r: { ok: boolean; message: string }) => void> = [];
+  readonly #history: TransitionRecord[] = [];
+  #warnedReplication = false;
+
+  constructor(deps: MirrorRunnerDeps) {
+    this.#d = deps;
+    this.name = deps.plan.module.name;
+    const persisted = loadModuleState(deps.stateDir);
+    const incarnation = (persisted?.incarnation ?? 0) + 1;
+    const data = persisted?.data ?? initialData(deps.initialDataKind);
+    saveModuleState(deps.stateDir, { incarnation, data });
+    this.#state = initialState(this.#ctx(), { incarnation, data });
+    this.#app = new AppRunner({
+      plan: deps.plan, params: deps.params, bundleDir: deps.bundleDir, env: deps.env, log: deps.log,
+      ...(deps.registry ? { registry: deps.registry } : {}),
+      onDaemonExit: (service, info) => {
+        deps.log.event(`service ${service}: process ${describeExit(info)}`);
+        this.#checkers.daemonExited(service, describeExit(info));
+      },
+    });
+    this.#checkers = new CheckerRunner({
+      plan: deps.plan, params: deps.params, bundleDir: deps.bundleDir, env: deps.env, clock: deps.clock, log: deps.log,
+      daemonAlive: (s) => this.#app.daemonAlive(s),
+      moduleState: deps.moduleState,
+      onAction: (a) => this.dispatch({ type: 'checkerAction', checker: a.checker, action: a.action, reason: a.reason }),
+    });
+  }
+
+  get state(): MirrorState {
+    return this.#state;
+  }
+
+  start(): void {
+    this.#beat = setInterval(() => this.dispatch({ type: 'heartbeatDue' }), this.#d.heartbeatIntervalMs);
+    this.dispatch({ type: 'heartbeatDue' });
+    if (this.#d.plan.failover.autoStart) this.dispatch({ type: 'command', command: 'start', force: false });
+  }
+
+  /** An operator command; resolves with the machine's reply. */
+  command(command: OperatorCommand, force: boolean): Promise<{ ok: boolean; message: string }> {
+    return new Promise((resolve) => {
+      this.#replies.push(resolve);
+      this.dispatch({ type: 'command', command, force });
+    });
+  }
+
+  dispatch(event: MirrorEvent): void {
+    if (this.#closed) return;
+    this.#queue.push(event);
+    if (!this.#busy) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const event = this.#queue.shift()!;
+        const { state, effects } = transition(this.#state, event, this.#ctx());
+        this.#state = state;
+        for (const e of effects) await this.#execute(e);
+        this.#nullReplication(event);
+      }
+    } finally {
+      this.#busy = false;
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#closed) return;
+    const at = nextWakeup(this.#state, this.#ctx());
+    if (at === null) return;
+    this.#timer = setTimeout(() => this.dispatch({ type: 'tick' }), Math.max(0, Math.ceil(at - this.#d.clock.now())));
+  }
+
+  async #execute(e: Effect): Promise<void> {
+    const log = this.#d.log;
+    switch (e.type) {
+      case 'log':
+        this.#history.push({ from: e.from, to: e.to, reason: e.reason, at: e.at });
+        if (this.#history.length > 50) this.#history.shift();
+        log.event(`${e.from} -> ${e.to}: ${e.reason}`);
+        return;
+      case 'warning':
+        log.event(`WARNING: ${e.message}`);
+        return;
+      case 'reply':
+        this.#replies.shift()?.({ ok: e.ok, message: e.message });
+        return;
+      case 'persistData':
+        saveModuleState(this.#d.stateDir, { incarnation: this.#state.incarnation, data: e.data });
+        return;
+      case 'sendToPeer':
+        this.#d.sendToPeer(e.message);
+        return;
+      case 'addVip':
+        await this.#vips(true);
+        return;
+      case 'removeVip':
+        await this.#vips(false);
+        return;
+      case 'startApp': {
+        const role = e.role;
+        log.event(`starting the ${role} services`);
+        void this.#app.start(role).then((err) => {
+          if (err === null) {
+            this.#checkers.arm(role);
+            this.dispatch({ type: 'appStarted', role });
+          } else {
+            log.event(`start failed: ${err}`);
+            void this.#app.stop(role, true).then(() => this.dispatch({ type: 'appStartFailed', role, reason: err }));
+          }
+        });
+        return;
+      }
+      case 'stopApp': {
+        const role = e.role;
+        this.#checkers.disarm();
+        log.event(`stopping the ${role} services${e.force ? ' (forced)' : ''}`);
+        void this.#app.stop(role, e.force).then((how) => this.dispatch({ type: 'appStopped', role, reason: how }));
+        return;
+      }
+      case 'requestLease': {
+        const w = this.#d.witness;
+        const sentAt = e.sentAt;
+        if (!w) {
+          queueMicrotask(() => this.dispatch({ type: 'leaseNoAnswer', sentAt }));
+          return;
+        }
+        void w.request(this.name, { sentAt, generation: e.generation, committed: e.committed }).then((ev) => this.dispatch(ev));
+        return;
+      }
+      case 'releaseLease':
+        void this.#d.witness?.release(this.name, e.upTo);
+        return;
+      case 'setReplication':
+        this.#replicationNotice();
+        return;
+      case 'beginResync': {
+        // Without a replication layer there is nothing to copy: the resync completes at once.
+        this.#replicationNotice();
+        const to = e.to;
+        queueMicrotask(() => this.dispatch({ type: 'resyncDone', generation: to }));
+        return;
+      }
+      case 'abortResync':
+        return;
+    }
+  }
+
+  /**
+   * Stand-in for the replication layer (not in this agent yet): with nothing to copy, a secondary
+   * that reports SECOND with our data is in sync as soon as it says so.
+   */
+  #nullReplication(event: MirrorEvent): void {
+    if (event.type !== 'peerMessage' || this.#state.replInSync) return;
+    const p = this.#state.phase.name;
+    if ((p === 'ALONE' || p === 'PRIM' || p === 'STARTING_PRIM') && event.message.phase === 'SECOND' && event.message.data.gen.id === this.#state.data.gen.id) {
+      this.dispatch({ type: 'replInSync' });
+    }
+  }
+
+  #replicationNotice(): void {
+    if (this.#warnedReplication || !this.#d.plan.replication) return;
+    this.#warnedReplication = true;
+    this.#d.log.event('WARNING: this agent has no replication layer yet: the replicated directories are NOT copied to the peer');
+  }
+
+  async #vips(up: boolean): Promise<void> {
+    for (const v of this.#d.plan.virtualIps) {
+      const spec: Parameters<typeof addVip>[0] = { address: resolveString(v.address, this.#d.params) };
+      if (v.prefix !== null) spec.prefix = v.prefix;
+      if (v.interface !== null) spec.interface = resolveString(v.interface, this.#d.params);
+      try {
+        if (up) {
+          const r = await addVip(spec);
+          this.#d.log.event(`virtual IP ${spec.address}/${r.prefix} added on ${r.interface}`);
+        } else {
+          await removeVip(spec);
+          this.#d.log.event(`virtual IP ${spec.address} removed`);
+        }
+      } catch (err) {
+        this.#d.log.event(`virtual IP ${spec.address}: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+
+  #ctx(): MirrorContext {
+    return { now: this.#d.clock.now(), self: this.#d.self, peer: this.#d.peer, config: this.#d.config };
+  }
+
+  status(): ModuleStatus {
+    const s = this.#state;
+    const wall = (t: number) => new Date(Date.now() - (this.#d.clock.now() - t)).toISOString();
+    const p = s.phase;
+    const role = holdsPrimary(p) ? 'primary' : p.name === 'SECOND' || p.name === 'SYNCING' ? 'secondary' : 'none';
+    const rec = (r: TransitionRecord) => ({ from: r.from, to: r.to, reason: r.reason, at: wall(r.at) });
+    return {
+      module: this.name,
+      version: this.#d.plan.module.version,
+      mode: 'mirror',
+      state: p.name,
+      detail: p.name === 'WAIT' ? p.why : null,
+      role,
+      since: wall(s.since),
+      last: s.last ? rec(s.last) : null,
+      data: { generation: s.data.gen.id, status: s.data.status },
+      replication: s.replication.mode,
+      vip: s.vip,
+      peerPresent: s.peer.present,
+      checkers: this.#checkers.status(),
+      history: this.#history.slice(-10).map(rec),
+    };
+  }
+
+  /** Stops everything this runner started (agent shutdown): the application, VIPs, timers. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#beat) clearInterval(this.#beat);
+    this.#checkers.close();
+    const role = this.#app.running;
+    if (role) await this.#app.stop(role, false);
+    if (this.#state.vip) await this.#vips(false);
+    await this.#d.witness?.release(this.name, this.#d.clock.now());
+  }
+}

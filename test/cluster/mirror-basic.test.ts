@@ -1,0 +1,31 @@
+// A real cluster: the module starts on exactly one node, its VIP answers from that node, a crashed
+// application is restarted in place, and a swap moves it to the other node.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { netnsSkipReason } from '../harness/index.js';
+import { PRIMARY_LIKE, startMirrorCluster, until } from './fixture.js';
+
+test('mirror module: one primary, VIP, local restart, swap', { skip: netnsSkipReason(), timeout: 120_000 }, async (t) => {
+  const c = await startMirrorCluster(t);
+  c.monitor.start();
+  t.after(() => c.monitor.stop());
+  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
+  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
+  const second = prim === 'n1' ? 'n2' : 'n1';
+  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  // The application crashes: restarted in place, same primary.
+  const host = c.hosts[prim];
+  const kill = await host.exec(['pkill', '-9', '-f', '--', `--input-type=module`]);
+  assert.equal(kill.code, 0, 'the application process was found and killed');
+  await until(async () => (await c.askVip()) === prim, 10_000, 'the application to answer again on the same node');
+  assert.equal((await c.phases())[prim], 'PRIM');
+  // Swap on command.
+  const swap = await c.cli(['swap', 'mirror', '--data-dir', c.dataDir(prim)]);
+  assert.equal(swap.code, 0, swap.stderr);
+  await c.waitFor('the swap', (x) => x[second] === 'PRIM' && x[prim] === 'SECOND', 20_000);
+  await until(async () => (await c.askVip()) === second, 10_000, `the VIP to answer from ${second}`);
+  c.monitor.stop();
+  assert.deepEqual(c.monitor.violations, []);
+  assert.ok(c.monitor.samples > 10, `the monitor sampled (${c.monitor.samples})`);
+  void PRIMARY_LIKE;
+});
