@@ -1,58 +1,123 @@
-// `npm run demo`: the main job on one machine with embedded defaults. Today it walks the module
-// tool chain end to end with the real CLI: init, lint (with a deliberate mistake), build (signed,
-// reproducible), verify, tamper detection, inspect.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// `npm run demo` — the main job, on this one machine, nothing to configure:
+//  1. the module tool chain: a module is built into a signed, reproducible bundle and verified;
+//  2. a real two-node mirror cluster on test hosts (network namespaces n1, n2 and a client that is
+//     also the witness): cluster CA and certificates, a witness, two hamod agents, the example
+//     mirror module (a small HTTP service) installed with a virtual IP; its status; the VIP answering
+//     from the primary; a host crash of the primary and the takeover by the other node.
+// Interactive (a terminal): the cluster stays up for you to try commands until Ctrl-C.
+// Not interactive (CI, pipes): runs the scripted failover and exits. Everything is removed at the end.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const work = join(root, '.hamod-demo');
+const bin = join(root, 'bin/hamod.js');
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const env = { ...process.env, HAMOD_HOME: join(work, 'home') };
+const bold = (s) => (process.stdout.isTTY ? `\u001b[1m${s}\u001b[0m` : s);
+const step = (t) => console.log(`\n${bold(`== ${t}`)}`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function step(title) {
-  console.log(`\n\u001b[1m== ${title}\u001b[0m`);
-}
-function hamod(args, { allowFail = false } = {}) {
-  console.log(`$ hamod ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [join(root, 'bin/hamod.js'), ...args], { cwd: work, env, encoding: 'utf8' });
-  process.stdout.write(r.stdout);
-  process.stdout.write(r.stderr);
-  if (r.status !== 0 && !allowFail) {
-    console.error(`demo step failed (exit ${r.status})`);
-    process.exit(1);
-  }
+function hamod(args, { allowFail = false, quiet = false } = {}) {
+  if (!quiet) console.log(`$ hamod ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, env, encoding: 'utf8' });
+  if (!quiet) process.stdout.write(r.stdout + r.stderr);
+  if (r.status !== 0 && !allowFail) throw new Error(`hamod ${args[0]} failed (exit ${r.status}): ${r.stderr}`);
   return r;
 }
 
-step('Scaffold a mirror module');
-hamod(['init', 'my-app', '--mode', 'mirror']);
+step('1. A module becomes a signed, reproducible bundle');
+const bundle = hamod(['build', join(root, 'modules/mirror'), '--out', 'bundles', '--json'], { quiet: true });
+const bundlePath = JSON.parse(bundle.stdout).path;
+console.log(`built ${bundlePath}`);
+hamod(['verify', bundlePath]);
 
-step('A mistake is reported with file, line, column, field, code and a code frame');
-const yamlPath = join(work, 'my-app/module.yaml');
-const good = readFileSync(yamlPath, 'utf8');
-writeFileSync(yamlPath, good.replace('port: "{{params.port}}"', 'port: "{{params.prot}}"').replace('url: "http://127.0.0.1:{{params.port}}/health"', 'url: "http://127.0.0.1:{{params.prot}}/health"').replace('failback: false', 'failback: false\n  failbak: true'));
-hamod(['lint', 'my-app'], { allowFail: true });
-writeFileSync(yamlPath, good);
-hamod(['lint', 'my-app']);
+if (process.getuid?.() !== 0) {
+  console.log(`\nThe cluster part of the demo creates network namespaces and virtual IPs: it needs root.
+Run it again as root:  sudo npm run demo`);
+  process.exit(0);
+}
 
-step('Build signed bundles (the signing key is created on first use)');
-for (const m of ['mirror', 'farm', 'postgresql']) hamod(['build', join(root, 'modules', m), '--out', 'bundles']);
-hamod(['build', 'my-app', '--out', 'bundles']);
+const { createTestNet } = await import(join(root, 'dist/test/harness/index.js'));
+const cleanups = [];
+const t = { after: (f) => cleanups.push(f) };
+let cleaning = false;
+async function cleanup() {
+  if (cleaning) return;
+  cleaning = true;
+  for (const f of cleanups.reverse()) { try { await f(); } catch { /* best effort */ } }
+}
+process.on('SIGINT', () => { console.log('\nstopping the demo cluster…'); void cleanup().then(() => process.exit(0)); });
+process.on('SIGTERM', () => void cleanup().then(() => process.exit(0)));
 
-step('Reproducible: a second build is byte-identical');
-const first = readFileSync(join(work, 'bundles/my-app-0.1.0.hamod'));
-hamod(['build', 'my-app', '--out', 'again']);
-console.log(first.equals(readFileSync(join(work, 'again/my-app-0.1.0.hamod'))) ? 'identical bytes' : 'DIFFERENT BYTES');
+try {
+  step('2. Three test hosts on this machine: n1, n2 and a client that is also the witness');
+  const net = await createTestNet({ hosts: ['n1', 'n2', 'client'], mountNamespace: true, prefix: 'hdemo', t });
+  const [n1, n2, client] = net.hosts;
+  for (const h of net.hosts) console.log(`  ${h.name}: ${h.address}  (network namespace ${h.netns})`);
+  const vip = net.spareAddress(0);
+  const procs = [];
+  cleanups.push(() => { for (const p of procs) { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } } });
+  const start = (host, args) => { const p = host.spawn([process.execPath, bin, ...args], { env, stdio: 'ignore' }); procs.push(p); return p; };
 
-step('Verify, then tamper with one byte');
-hamod(['verify', 'bundles/postgresql-1.0.0.hamod']);
-const t = Buffer.from(readFileSync(join(work, 'bundles/postgresql-1.0.0.hamod')));
-t[t.length >> 1] ^= 1;
-writeFileSync(join(work, 'tampered.hamod'), t);
-hamod(['verify', 'tampered.hamod'], { allowFail: true });
+  step('3. Cluster: a CA, a certificate and data directory per node, one for the witness');
+  const cdir = join(work, 'cluster');
+  hamod(['cluster', 'init', '--name', 'demo', '--node', `n1=${n1.address}`, '--node', `n2=${n2.address}`, '--witness', client.address, '--out', cdir]);
+  start(client, ['witness', '--data-dir', join(cdir, 'witness')]);
+  const appData = `/var/lib/hamod-demo-${net.runId}`;
+  for (const h of [n1, n2]) await h.mountTmpfs(appData, '16m');
+  start(n1, ['agent', '--data-dir', join(cdir, 'n1')]);
+  start(n2, ['agent', '--data-dir', join(cdir, 'n2')]);
+  await sleep(1500);
 
-step('Inspect what the runtime will execute');
-hamod(['inspect', 'bundles/postgresql-1.0.0.hamod']);
-console.log(`\nEverything is in ${work} (remove it with: rm -rf .hamod-demo)`);
+  step('4. Install the example mirror module with its virtual IP');
+  hamod(['module', 'add', bundlePath, '--set', `vip=${vip}`, '--set', 'port=8080', '--set', `data_dir=${appData}`, '--data-dir', join(cdir, 'n1')]);
+  const statusOf = () => JSON.parse(hamod(['status', '--json', '--data-dir', join(cdir, 'n1')], { quiet: true, allowFail: true }).stdout || '{}');
+  let prim = null;
+  for (let i = 0; i < 100 && !prim; i++) {
+    await sleep(200);
+    const s = statusOf();
+    const nodes = [s.local, s.peer].filter((x) => x && x.modules);
+    if (nodes.length === 2 && nodes.every((n) => ['PRIM', 'SECOND'].includes(n.modules[0]?.state))) prim = nodes.find((n) => n.modules[0].state === 'PRIM').node;
+  }
+  hamod(['status', '--data-dir', join(cdir, 'n1')]);
+  if (!prim) throw new Error('the module did not reach PRIM/SECOND');
+
+  const curl = async () => (await client.exec(['curl', '-s', '-m', '1', `http://${vip}:8080/`])).stdout.trim();
+  step(`5. The VIP ${vip} answers from the primary (${prim})`);
+  console.log(`$ curl http://${vip}:8080/   (from the client host)\n${await curl()}`);
+
+  const enter = (h) => `nsenter --net=${h.netnsPath}`;
+  if (process.stdin.isTTY) {
+    console.log(`
+The cluster is up. In another terminal, as root:
+  ${enter(client)} curl http://${vip}:8080/                 # ask the VIP
+  ${bin} status --data-dir ${join(cdir, 'n1')}               # nodes × modules
+  ${bin} swap mirror --data-dir ${join(cdir, 'n1')}          # swap primary and secondary
+  ${bin} logs mirror --data-dir ${join(cdir, prim)} -f        # transitions and app output
+  kill -9 $(pgrep -f 'input-type=module' | head -1)          # crash the app: restarted in place
+Press Enter here to crash the primary host (${prim}) and watch the takeover; Ctrl-C to stop.`);
+    await new Promise((r) => process.stdin.once('data', r));
+  }
+
+  step(`6. Host crash of the primary (${prim}): its links are cut and all its processes killed`);
+  const other = prim === 'n1' ? 'n2' : 'n1';
+  const t0 = Date.now();
+  await net.killHost(prim === 'n1' ? n1 : n2);
+  let answer = '';
+  while (Date.now() - t0 < 20_000 && !answer.includes(`on ${other}`)) answer = await curl().catch(() => '');
+  console.log(`the VIP answers from ${other} ${Date.now() - t0} ms after the crash (probe with a 1 s curl timeout):\n${answer}`);
+  hamod(['status', '--data-dir', join(cdir, other)]);
+  if (process.stdin.isTTY) {
+    console.log('\nTry more commands (see above); press Enter or Ctrl-C to stop and remove the demo cluster.');
+    await new Promise((r) => process.stdin.once('data', r));
+  }
+} catch (e) {
+  console.error(`demo failed: ${e.message}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+  process.stdin.pause();
+}

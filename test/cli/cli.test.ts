@@ -12,13 +12,13 @@ function tmp(t: { after: (f: () => void) => void }): string {
   return d;
 }
 
-const COMMANDS = ['build', 'init', 'inspect', 'lint', 'verify', 'keys generate', 'keys list', 'keys export'];
+const COMMANDS = ['build', 'init', 'inspect', 'lint', 'verify', 'keys generate', 'keys list', 'keys export', 'agent', 'witness', 'status', 'logs', 'cluster init', 'cluster show', 'cluster add-node', 'module add', 'start', 'stop', 'restart', 'swap', 'prim', 'second', 'forcestop'];
 
 test('help lists every command, and each command has examples', (t) => {
   const home = tmp(t);
   const top = hamod(['--help'], { home });
   assert.equal(top.code, 0);
-  for (const c of ['build', 'init', 'inspect', 'lint', 'verify', 'keys']) assert.match(top.stdout, new RegExp(`\\b${c}\\b`));
+  for (const c of ['build', 'init', 'inspect', 'lint', 'verify', 'keys', 'cluster', 'module', 'agent', 'status', 'swap']) assert.match(top.stdout, new RegExp(`\\b${c}\\b`));
   for (const c of COMMANDS) {
     const r = hamod([...c.split(' '), '--help'], { home });
     assert.equal(r.code, 0, c);
@@ -134,4 +134,41 @@ test('bad flags and unknown commands exit non-zero with one line', (t) => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /Nonexistent flag: --bogus/);
   assert.ok(r.stderr.trim().split('\n').length <= 3);
+});
+
+test('cluster commands: a clear line when no agent runs; module add checks every parameter first', (t) => {
+  const home = tmp(t);
+  const dir = join(home, 'nodata');
+  for (const args of [['status', '--data-dir', dir], ['swap', 'mirror', '--data-dir', dir]]) {
+    const r = hamod(args, { home });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^hamod: no agent is running with data directory .*nodata/m);
+  }
+  const b = hamod(['build', 'modules/mirror', '--out', home, '--json'], { home });
+  const bundle = JSON.parse(b.stdout).path as string;
+  const r = hamod(['module', 'add', bundle, '--set', 'vip=300.1.1.1', '--set', 'port=99999', '--set', 'colour=red', '--data-dir', dir], { home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /unknown parameter "colour"/);
+  assert.match(r.stderr, /parameter "vip" must be an IPv4 or IPv6 address/);
+  assert.match(r.stderr, /parameter "port" must be a port between 1 and 65535/);
+});
+
+test('cluster init writes a CA, node and witness directories with private keys 0600', (t) => {
+  const home = tmp(t);
+  const out = join(home, 'c');
+  const r = hamod(['cluster', 'init', '--name', 'prod', '--node', 'n1=198.18.0.1,198.19.0.1', '--node', 'n2=198.18.0.2,198.19.0.2', '--witness', '198.18.0.9', '--out', out, '--json'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  for (const d of ['n1', 'n2', 'witness']) {
+    assert.equal(statSync(join(out, d, 'node.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(out, d, 'cluster.secret')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(out, d, 'cluster.json')).mode & 0o777, 0o600);
+  }
+  const show = hamod(['cluster', 'show', '--data-dir', join(out, 'n1'), '--json'], { home });
+  const c = JSON.parse(show.stdout);
+  assert.equal(c.version, 1);
+  assert.deepEqual(c.nodes.map((n: { name: string }) => n.name), ['n1', 'n2']);
+  const bad = hamod(['cluster', 'init', '--name', 'x', '--node', 'n1=1.2.3', '--node', 'n2=198.18.0.2,198.19.0.2', '--out', join(home, 'd')], { home });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /"1\.2\.3" is not an IP address/);
+  assert.match(bad.stderr, /same count on all nodes/);
 });
