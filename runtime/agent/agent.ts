@@ -6,7 +6,7 @@ import type { ClusterConfig, ModuleInstance } from '../config/cluster-config.js'
 import { peerOf, withChange } from '../config/cluster-config.js';
 import { resolveString, scriptEnv, secretValues } from '../config/params.js';
 import { DEFAULT_HEARTBEAT_TIMINGS, type HeartbeatTimings } from '../heartbeat/timings.js';
-import { ModuleLog } from '../logs/index.js';
+import { ModuleLog, readLog } from '../logs/index.js';
 import { DEFAULT_MIRROR_CONFIG } from '../mirror/config.js';
 import type { MirrorConfig, PeerMessage } from '../mirror/types.js';
 import { loadNodeCredentials, type NodeCredentials } from '../pki/index.js';
@@ -167,6 +167,12 @@ export class Agent {
       if (!this.#config.modules.some((m) => m.bundleDigest === digest)) return { error: 'unknown bundle' };
       return { data: readFileSync(this.L.bundle(digest)).toString('base64') };
     });
+    s.route('POST', '/v1/logs', async (body) => {
+      const b = body as { module?: unknown; lines?: unknown };
+      const module = String(b.module ?? '');
+      if (!/^[a-z][a-z0-9-]{0,62}$/.test(module)) return { lines: [] };
+      return { lines: await readLog(this.L.logs, module, { lines: Math.min(Number(b.lines) || 100, 100_000) }) };
+    });
     s.route('POST', '/v1/mirror', async (body) => {
       const b = body as { module: string; message: PeerMessage };
       this.#runners.get(b.module)?.dispatch({ type: 'peerMessage', message: b.message });
@@ -244,6 +250,11 @@ export class Agent {
     this.#log(`module ${inst.name} ${inst.version} installed (configuration v${this.#config.version})`);
     await this.#startModule(inst, 'source');
     return { name: inst.name, version: inst.version, configVersion: this.#config.version };
+  }
+
+  async peerLogs(module: string, lines: number): Promise<{ lines: string[] }> {
+    if (!this.#peerClient) throw new Error('no peer node');
+    return (await this.#peerClient.call('/v1/logs', { module, lines }, { timeoutMs: 5000 })) as { lines: string[] };
   }
 
   logDir(): string {

@@ -66,6 +66,8 @@ export class ControlServer {
           const module = url.searchParams.get('module') ?? '';
           if (!/^[a-z][a-z0-9-]{0,62}$/.test(module)) return send(400, { error: 'bad module name' });
           const lines = Math.min(Number(url.searchParams.get('lines') ?? 100) || 100, 100_000);
+          const node = url.searchParams.get('node');
+          if (node !== null && node !== a.name) return send(200, await a.peerLogs(module, lines));
           return send(200, { lines: await readLog(a.logDir(), module, { lines }) });
         }
         default:
