@@ -6,7 +6,7 @@
 //     from the primary; a host crash of the primary and the takeover by the other node.
 // Interactive (a terminal): the cluster stays up for you to try commands until Ctrl-C.
 // Not interactive (CI, pipes): runs the scripted failover and exits. Everything is removed at the end.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
