@@ -303,7 +303,18 @@ function onReplOutOfSync(b: Builder, reason: string): void {
 
 function onResyncDone(b: Builder, generation: MirrorState['data']['gen']): void {
   if (b.s.phase.name !== 'SYNCING') return;
-  b.setData({ ...b.s.data, gen: generation, status: 'up-to-date', committed: true, newerKnown: null, divergedFrom: null });
+  // If the primary already told us of a newer generation (and we acknowledged it), reaching an
+  // older one does not make us up to date.
+  const peerGen = b.s.peer.last?.message.data.gen ?? null;
+  const behind = peerGen !== null && orderGenerations({ gen: generation, committed: true }, { gen: peerGen, committed: true }) === 'older';
+  b.setData({
+    ...b.s.data,
+    gen: generation,
+    status: behind ? 'stale' : 'up-to-date',
+    committed: true,
+    newerKnown: behind && peerGen !== null ? peerGen.id : null,
+    divergedFrom: null,
+  });
   const v = b.view();
   if (v === null || !v.usesGrant || !isActivePrimaryName(v.phase)) return;
   const order = compareData(b.s.data, v.data);
