@@ -7,6 +7,7 @@ import { escalationReducer, initialEscalationState, nextCheckDeadline, type Chec
 import { resolveInt, resolveString, type ParamValues } from '../config/params.js';
 import type { LogSink } from '../logs/index.js';
 import { probeFor, type ProbeSpec } from '../probes/index.js';
+import { findVip } from '../vip/index.js';
 import type { Clock } from './clock.js';
 
 export type CheckRole = 'primary' | 'secondary' | 'every';
@@ -26,6 +27,8 @@ export interface CheckerRunnerDeps {
 interface Armed {
   when: string;
   service?: string;
+  /** Implicit checker of a virtual IP's presence. */
+  vip?: string;
 }
 
 export class CheckerRunner {
@@ -52,6 +55,14 @@ export class CheckerRunner {
       const name = `process:${s.name}`;
       policies.push({ name, intervalMs: 1000, timeoutMs: 500, threshold: 1, action: 'restart', escalation: { restarts: 3, windowMs: 300_000, then: mirror ? 'failover' : 'stop' } });
       this.#checkers.set(name, { plan: null, meta: { when: s.role, service: s.name } });
+    }
+    // Each virtual IP is watched on the node that holds it: a VIP removed behind our back (an
+    // operator, a network manager) is put back by a local restart, escalating like any checker.
+    for (const v of deps.plan.virtualIps) {
+      const address = resolveString(v.address, deps.params);
+      const name = `vip:${address}`;
+      policies.push({ name, intervalMs: 1000, timeoutMs: 500, threshold: 2, action: 'restart', escalation: { restarts: 3, windowMs: 300_000, then: mirror ? 'failover' : 'stop' } });
+      this.#checkers.set(name, { plan: null, meta: { when: mirror ? 'primary' : 'every', vip: address } });
     }
     const policy: ModuleCheckPolicy = { checkers: policies, maxErrors: deps.plan.failover.maxErrors };
     this.#reduce = escalationReducer(policy);
@@ -117,6 +128,14 @@ export class CheckerRunner {
       this.#inflight.delete(runId);
       this.#step({ type: 'result', checker, runId, ok, detail, at: this.#d.clock.now() });
     };
+    if (c.meta.vip !== undefined) {
+      const address = c.meta.vip;
+      findVip(address).then(
+        (found) => done(found !== null, found !== null ? `${address} is on ${found.ifname}` : `${address} is not configured on any interface`),
+        (e: unknown) => done(false, `cannot list addresses: ${String(e)}`),
+      );
+      return;
+    }
     if (c.plan === null || c.plan.type === 'process') {
       const svc = c.meta.service!;
       const alive = this.#d.daemonAlive(svc);

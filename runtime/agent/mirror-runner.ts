@@ -175,6 +175,8 @@ export class MirrorRunner {
         return;
       case 'startApp': {
         const role = e.role;
+        // A local restart keeps the VIP up; make sure it really is (it may have been removed).
+        if (role === 'primary' && this.#state.vip) await this.#vips(true);
         log.event(`starting the ${role} services`);
         void this.#app.start(role).then((err) => {
           if (err === null) {

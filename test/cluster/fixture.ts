@@ -2,7 +2,7 @@
 // agents and witness started as real processes in their hosts' network and mount namespaces, the
 // example mirror module built and installed. Everything is removed after the test.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -30,17 +30,55 @@ export interface Cluster {
   /** GET / on the VIP from the client host: the node that answered, or null. */
   askVip: () => Promise<string | null>;
   monitor: Monitor;
+  /** The application's data directory (a tmpfs in each node's mount namespace). */
+  appData: string;
+  /** Pid of the agent process of a node (or of the witness) as last started, null when not running. */
+  agentPid: (node: 'n1' | 'n2' | 'witness') => number | null;
+  /** Kills the witness process (SIGKILL): from then on no witness answers. */
+  killWitness: () => void;
+  /** Waits until a node's agent answers on its control socket. */
+  waitAgent: (node: 'n1' | 'n2', timeoutMs?: number) => Promise<void>;
+  /** A crashed host boots again: links up, run-time addresses (the VIP) gone, its app tmpfs mounted again,
+   * its agent started (same data dir). */
+  reviveNode: (node: 'n1' | 'n2') => Promise<void>;
+  /** Pids of the example application's processes running in a node (found by its network namespace). */
+  appPids: (node: 'n1' | 'n2') => number[];
+  /** The VIP is configured on one of the node's interfaces (`ip -j addr` in the host); null if the host is down. */
+  vipOn: (node: 'n1' | 'n2') => Promise<boolean | null>;
+  /** A client on w sending GET / to the VIP every `everyMs` (each with its own connection), recording who answered. */
+  startVipProbe: (everyMs?: number) => VipProbe;
+}
+
+export interface VipProbe {
+  /** Answers in arrival order: wall-clock ms (same machine clock as the test) and the node that answered. */
+  readonly answers: Array<{ at: number; node: string }>;
+  /** First answer from `node` at or after `since` (ms since the epoch), or null. */
+  firstFrom: (node: string, since: number) => number | null;
+  stop: () => void;
 }
 
 export class Monitor {
   readonly violations: string[] = [];
   samples = 0;
+  /** Every change of the sampled pair of states, with the wall-clock time of the sample. */
+  readonly timeline: Array<{ at: number; n1: string | null; n2: string | null }> = [];
   #timer: NodeJS.Timeout | null = null;
   constructor(readonly phases: () => Promise<Record<'n1' | 'n2', string | null>>) {}
+  /** States a node went through (as sampled) since `since`, in order, without repeats. */
+  seen(node: 'n1' | 'n2', since = 0): Array<string | null> {
+    const out: Array<string | null> = [];
+    // Start with the state in force at `since` (the last change before it).
+    let first = this.timeline.findIndex((e) => e.at >= since);
+    if (first === -1) first = this.timeline.length;
+    for (const e of this.timeline.slice(Math.max(0, first - 1))) if (out.length === 0 || out[out.length - 1] !== e[node]) out.push(e[node]);
+    return out;
+  }
   start(): void {
     const loop = async () => {
       const p = await this.phases();
       this.samples++;
+      const last = this.timeline[this.timeline.length - 1];
+      if (!last || last.n1 !== p.n1 || last.n2 !== p.n2) this.timeline.push({ at: Date.now(), n1: p.n1, n2: p.n2 });
       if (p.n1 !== null && p.n2 !== null && PRIMARY_LIKE.has(p.n1) && PRIMARY_LIKE.has(p.n2)) this.violations.push(`two primaries: n1=${p.n1} n2=${p.n2} at ${new Date().toISOString()}`);
       if (this.#timer !== null) this.#timer = setTimeout(() => void loop(), 50);
     };
@@ -57,9 +95,14 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
   const [n1, n2, w] = net.hosts as [TestHost, TestHost, TestHost];
   const root = mkdtempSync(join(tmpdir(), 'hamod-cluster-'));
   const agents = new Map<string, ReturnType<typeof spawn>>();
+  const appData = `/var/lib/hamod-test-${net.runId}`;
   t.after(() => {
     for (const c of agents.values()) try { if (c.pid) process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
-    rmSync(root, { recursive: true, force: true });
+    // HAMOD_TEST_KEEP=1 keeps the agents' data directories and logs for a post-mortem.
+    if (process.env.HAMOD_TEST_KEEP) process.stderr.write(`cluster files kept in ${root}\n`);
+    else rmSync(root, { recursive: true, force: true });
+    // The mount point the hosts created on the machine's /var/lib (empty once the hosts are gone).
+    try { rmdirSync(appData); } catch { /* still mounted somewhere, or not created */ }
   });
   const env = { ...process.env, HAMOD_HOME: join(root, 'home'), NO_COLOR: '1' };
   const cli = (args: string[]) => runCli(args, env);
@@ -67,7 +110,6 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
   const init = await cli(['cluster', 'init', '--name', 'test', '--node', `n1=${addrs(n1)}`, '--node', `n2=${addrs(n2)}`, ...(opts.witness === false ? [] : ['--witness', w.address]), '--out', root]);
   if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
   const dataDir = (node: 'n1' | 'n2') => join(root, node);
-  const appData = `/var/lib/hamod-test-${net.runId}`;
   for (const h of [n1, n2]) await h.mountTmpfs(appData, '16m');
   const startProc = (host: TestHost, name: string, args: string[]) => {
     const child = host.spawn([process.execPath, BIN, ...args], { env });
@@ -111,7 +153,82 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
     const m = /on (n[12]):/.exec(r.stdout);
     return r.code === 0 && m ? m[1]! : null;
   };
-  const cluster: Cluster = { net, root, vip, hosts: { n1, n2, w }, dataDir, startAgent, status, cli, phases, waitFor, askVip, monitor: new Monitor(phases) };
+  const hostOf = (node: 'n1' | 'n2') => (node === 'n1' ? n1 : n2);
+  const agentPid = (node: 'n1' | 'n2' | 'witness') => {
+    const c = agents.get(node);
+    return c && c.pid !== undefined && c.exitCode === null && c.signalCode === null ? c.pid : null;
+  };
+  const killWitness = () => {
+    const pid = agentPid('witness');
+    if (pid !== null) process.kill(-pid, 'SIGKILL');
+  };
+  const waitAgent = (node: 'n1' | 'n2', timeoutMs = 15_000) => until(async () => (await status(node)) !== null, timeoutMs, `agent ${node} to answer`);
+  const reviveNode = async (node: 'n1' | 'n2') => {
+    const h = hostOf(node);
+    await net.reviveHost(h);
+    // A reboot loses the addresses added at run time; the harness keeps the host's network
+    // namespace (and so a VIP the dead agent had added): remove it as the reboot would have.
+    const r = await h.execOk(['ip', '-j', 'addr', 'show']);
+    for (const l of JSON.parse(r.stdout) as Array<{ ifname: string; addr_info?: Array<{ local?: string; prefixlen?: number }> }>) {
+      for (const a of l.addr_info ?? []) if (a.local === vip) await h.execOk(['ip', 'addr', 'del', `${vip}/${a.prefixlen}`, 'dev', l.ifname]);
+    }
+    await h.mountTmpfs(appData, '16m');
+    startAgent(node);
+    await waitAgent(node);
+  };
+  const appPids = (node: 'n1' | 'n2') =>
+    hostOf(node).processes().filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--input-type=module');
+      } catch {
+        return false;
+      }
+    });
+  const vipOn = async (node: 'n1' | 'n2') => {
+    const h = hostOf(node);
+    if (h.crashed) return null;
+    const r = await h.exec(['ip', '-j', 'addr', 'show'], { timeoutMs: 3000 });
+    if (r.code !== 0) return null;
+    const links = JSON.parse(r.stdout) as Array<{ addr_info?: Array<{ local?: string }> }>;
+    return links.some((l) => (l.addr_info ?? []).some((a) => a.local === vip));
+  };
+  const startVipProbe = (everyMs = 10): VipProbe => {
+    const script = `
+      const http = require('node:http');
+      const [host, port, every] = process.argv.slice(1);
+      setInterval(() => {
+        const req = http.get({ host, port: Number(port), path: '/', agent: false, timeout: 300 }, (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => { const m = /on (n[12]):/.exec(b); if (m) process.stdout.write(Date.now() + ' ' + m[1] + '\\n'); });
+          res.on('error', () => {});
+        });
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => {});
+      }, Number(every));`;
+    const child = w.spawn([process.execPath, '-e', script, vip, String(APP_PORT), String(everyMs)], { env });
+    const answers: Array<{ at: number; node: string }> = [];
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const [at, node] = buf.slice(0, i).split(' ');
+        buf = buf.slice(i + 1);
+        answers.push({ at: Number(at), node: node! });
+      }
+    });
+    child.stderr?.resume();
+    return {
+      answers,
+      firstFrom: (node, since) => answers.find((a) => a.node === node && a.at >= since)?.at ?? null,
+      stop: () => { try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } },
+    };
+  };
+  const cluster: Cluster = {
+    net, root, vip, hosts: { n1, n2, w }, dataDir, startAgent, status, cli, phases, waitFor, askVip, monitor: new Monitor(phases),
+    appData, agentPid, killWitness, waitAgent, reviveNode, appPids, vipOn, startVipProbe,
+  };
   return cluster;
 }
 

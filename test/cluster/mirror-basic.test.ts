@@ -19,6 +19,11 @@ test('mirror module: one primary, VIP, local restart, swap', { skip: netnsSkipRe
   assert.equal(kill.code, 0, 'the application process was found and killed');
   await until(async () => (await c.askVip()) === prim, 10_000, 'the application to answer again on the same node');
   assert.equal((await c.phases())[prim], 'PRIM');
+  // The VIP is removed behind the agent's back: its checker puts it back (local restart).
+  const del = await host.exec(['ip', 'addr', 'del', `${c.vip}/16`, 'dev', 'eth0']);
+  assert.equal(del.code, 0, del.stderr);
+  await until(async () => (await host.exec(['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(`${c.vip}/`), 10_000, 'the VIP to be put back');
+  await until(async () => (await c.askVip()) === prim, 10_000, 'the VIP to answer again');
   // Swap on command.
   const swap = await c.cli(['swap', 'mirror', '--data-dir', c.dataDir(prim)]);
   assert.equal(swap.code, 0, swap.stderr);
