@@ -149,7 +149,7 @@ export class Agent {
       registry: this.#registry,
     });
     this.#runners.set(m.name, runner);
-    runner.start();
+    await runner.start();
     // The link may have reported the peer before this module existed.
     if (this.#link?.liveness.liveness === 'up') runner.dispatch({ type: 'peerUp' });
   }

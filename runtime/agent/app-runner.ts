@@ -2,11 +2,14 @@
 // shot, with their timeout) then `run` daemons (supervised: their death is reported at once);
 // stopped in reverse order with `stop` scripts, then stopSignal to each group and SIGKILL after the
 // stop timeout. The mirror machine decides when; this only executes and reports.
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CompiledPlan, PlanService } from '../../compiler/plan/types.js';
 import { resolveString, type ParamValues } from '../config/params.js';
 import type { LogSink } from '../logs/index.js';
-import { describeExit, isSuccess, parseSignal, runScript, startDaemon, type DaemonHandle, type ExitInfo, type GroupRegistry } from '../supervisor/index.js';
+import { describeExit, isSuccess, parseSignal, runScript, startDaemon, type DaemonHandle, type ExitInfo, type GroupRegistry, type ScriptSpec } from '../supervisor/index.js';
+
+const SETPRIV = '/usr/bin/setpriv';
 
 export type AppRole = 'primary' | 'secondary';
 
@@ -19,6 +22,34 @@ export interface AppRunnerDeps {
   registry?: GroupRegistry;
   /** A `run` process exited without being asked to. */
   onDaemonExit: (service: string, info: ExitInfo) => void;
+  /** Where the process groups of running daemons are recorded (to clean up after an agent crash). */
+  groupsFile?: string;
+}
+
+/**
+ * Kills the process groups a previous run of the agent left behind (it crashed while the module
+ * ran): only groups whose leader still carries this module's HAMOD_MODULE in its environment.
+ */
+export function killLeftovers(groupsFile: string, module: string): number[] {
+  let pgids: number[] = [];
+  try {
+    pgids = (JSON.parse(readFileSync(groupsFile, 'utf8')) as { pgids?: number[] }).pgids ?? [];
+  } catch {
+    return [];
+  }
+  const killed: number[] = [];
+  for (const pgid of pgids) {
+    try {
+      const environ = readFileSync(`/proc/${pgid}/environ`, 'utf8').split('\0');
+      if (!environ.includes(`HAMOD_MODULE=${module}`)) continue;
+      process.kill(-pgid, 'SIGKILL');
+      killed.push(pgid);
+    } catch {
+      /* gone, or not ours */
+    }
+  }
+  rmSync(groupsFile, { force: true });
+  return killed;
 }
 
 export function servicesFor(plan: CompiledPlan, role: AppRole | 'every'): PlanService[] {
@@ -54,7 +85,7 @@ export class AppRunner {
         if (!isSuccess(info)) return `service ${s.name}: start script ${describeExit(info)}`;
       }
       if (s.run) {
-        const handle = startDaemon(this.#spec(s, s.run.path, env, 'run'), {
+        const handle = startDaemon(this.#daemonSpec(this.#spec(s, s.run.path, env, 'run')), {
           log: this.#d.log,
           stopSignal: parseSignal(s.stopSignal) ?? 'SIGTERM',
           stopTimeoutMs: s.stopTimeoutMs,
@@ -64,6 +95,7 @@ export class AppRunner {
           ...this.#reg(),
         });
         this.#daemons.set(s.name, handle);
+        this.#recordGroups();
         if (handle.pid === null) return `service ${s.name}: ${handle.exitInfo ? describeExit(handle.exitInfo) : 'could not start'}`;
       }
     }
@@ -83,6 +115,7 @@ export class AppRunner {
       if (h) {
         const info = force ? await h.kill() : await h.stop();
         this.#daemons.delete(s.name);
+        this.#recordGroups();
         if (info.kind === 'timeout') notes.push(`${s.name}: killed after the stop timeout`);
       }
     }
@@ -94,6 +127,25 @@ export class AppRunner {
     await Promise.all([...this.#daemons.values()].map((h) => h.kill()));
     this.#daemons.clear();
     this.#running = null;
+  }
+
+  /**
+   * A `run` process dies with the agent (the kernel's parent-death signal, set by setpriv before
+   * exec): an agent that crashes must not leave its application running while the peer takes over.
+   */
+  #daemonSpec(spec: ScriptSpec): ScriptSpec {
+    if (!existsSync(SETPRIV)) return spec;
+    return { ...spec, path: SETPRIV, args: ['--pdeathsig', 'SIGKILL', '--', spec.path, ...(spec.args ?? [])] };
+  }
+
+  #recordGroups(): void {
+    if (!this.#d.groupsFile) return;
+    const pgids = [...this.#daemons.values()].map((h) => h.pid).filter((p): p is number => p !== null);
+    try {
+      writeFileSync(this.#d.groupsFile, JSON.stringify({ pgids }) + '\n', { mode: 0o600 });
+    } catch (e) {
+      this.#d.log.event(`cannot record process groups: ${(e as Error).message}`);
+    }
   }
 
   #reg(): { registry?: GroupRegistry } {

@@ -11,7 +11,8 @@ import type { Effect, MirrorConfig, MirrorContext, MirrorEvent, MirrorState, Ope
 import { addVip, removeVip } from '../vip/index.js';
 import type { GroupRegistry } from '../supervisor/index.js';
 import { describeExit } from '../supervisor/index.js';
-import { AppRunner } from './app-runner.js';
+import { AppRunner, killLeftovers } from './app-runner.js';
+import { join } from 'node:path';
 import { CheckerRunner } from './checker-runner.js';
 import type { Clock } from './clock.js';
 import { loadModuleState, saveModuleState } from './module-state-store.js';
@@ -82,8 +83,11 @@ export class MirrorRunner {
     const data = persisted?.data ?? initialData(deps.initialDataKind);
     saveModuleState(deps.stateDir, { incarnation, data });
     this.#state = initialState(this.#ctx(), { incarnation, data });
+    const groupsFile = join(deps.stateDir, 'groups.json');
+    const leftovers = killLeftovers(groupsFile, this.name);
+    if (leftovers.length) deps.log.event(`killed ${leftovers.length} process group(s) left by a previous run of the agent: ${leftovers.join(', ')}`);
     this.#app = new AppRunner({
-      plan: deps.plan, params: deps.params, bundleDir: deps.bundleDir, env: deps.env, log: deps.log,
+      plan: deps.plan, params: deps.params, bundleDir: deps.bundleDir, env: deps.env, log: deps.log, groupsFile,
       ...(deps.registry ? { registry: deps.registry } : {}),
       onDaemonExit: (service, info) => {
         deps.log.event(`service ${service}: process ${describeExit(info)}`);
@@ -102,7 +106,9 @@ export class MirrorRunner {
     return this.#state;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    // A previous run may have crashed while primary: its VIP must not stay up behind our back.
+    await this.#vips(false);
     this.#beat = setInterval(() => this.dispatch({ type: 'heartbeatDue' }), this.#d.heartbeatIntervalMs);
     this.dispatch({ type: 'heartbeatDue' });
     if (this.#d.plan.failover.autoStart) this.dispatch({ type: 'command', command: 'start', force: false });
@@ -252,8 +258,8 @@ export class MirrorRunner {
           const r = await addVip(spec);
           this.#d.log.event(`virtual IP ${spec.address}/${r.prefix} added on ${r.interface}`);
         } else {
-          await removeVip(spec);
-          this.#d.log.event(`virtual IP ${spec.address} removed`);
+          const r = await removeVip(spec);
+          if (r.removedFrom.length) this.#d.log.event(`virtual IP ${spec.address} removed from ${r.removedFrom.join(', ')}`);
         }
       } catch (err) {
         this.#d.log.event(`virtual IP ${spec.address}: ${(err as Error).message.split('\n')[0]}`);
