@@ -2,6 +2,7 @@
 // peer (heartbeats, mutual-TLS API), runs one actor per installed mirror module, keeps the
 // configuration in step with the peer, and serves the local control API (Unix socket, owner only).
 import { mkdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import type { ClusterConfig, ModuleInstance } from '../config/cluster-config.js';
 import { peerOf, withChange } from '../config/cluster-config.js';
 import { resolveString, scriptEnv, secretValues } from '../config/params.js';
@@ -28,6 +29,8 @@ export interface AgentOptions {
   timings?: HeartbeatTimings;
   mirror?: Partial<MirrorConfig>;
   log?: (line: string) => void;
+  /** Nice value of the agent (default -10 as root; null leaves it). Scripts still run at 0. */
+  priority?: number | null;
 }
 
 export interface NodeStatus {
@@ -75,6 +78,10 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // Heartbeats and fencing must keep their timing when the application saturates the CPUs.
+    if (process.getuid?.() === 0 && this.#o.priority !== null) {
+      try { setPriority(this.#o.priority ?? -10); } catch (e) { this.#log(`cannot raise the agent's priority: ${(e as Error).message}`); }
+    }
     this.#creds = await loadNodeCredentials(this.L.dataDir);
     this.#config = loadConfig(this.L.config);
     const self = this.#config.nodes.find((n) => n.name === this.#creds.nodeName);

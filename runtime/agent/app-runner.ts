@@ -3,6 +3,7 @@
 // stopped in reverse order with `stop` scripts, then stopSignal to each group and SIGKILL after the
 // stop timeout. The mirror machine decides when; this only executes and reports.
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import type { CompiledPlan, PlanService } from '../../compiler/plan/types.js';
 import { resolveString, type ParamValues } from '../config/params.js';
@@ -10,6 +11,7 @@ import type { LogSink } from '../logs/index.js';
 import { describeExit, isSuccess, parseSignal, runScript, startDaemon, type DaemonHandle, type ExitInfo, type GroupRegistry, type ScriptSpec } from '../supervisor/index.js';
 
 const SETPRIV = '/usr/bin/setpriv';
+const NICE = '/usr/bin/nice';
 
 export type AppRole = 'primary' | 'secondary';
 
@@ -160,6 +162,12 @@ export class AppRunner {
 
   #spec(s: PlanService, rel: string, env: Record<string, string>, label: string, timeoutMs?: number) {
     const spec: Parameters<typeof runScript>[0] = { path: join(this.#d.bundleDir, rel), env, service: s.name, label };
+    // The agent runs at a raised priority (heartbeats must not starve); its scripts must not.
+    const nice = getPriority();
+    if (nice < 0 && existsSync(NICE)) {
+      spec.args = ['-n', String(-nice), '--', spec.path];
+      spec.path = NICE;
+    }
     if (s.workingDirectory !== undefined) spec.cwd = resolveString(s.workingDirectory, this.#d.params);
     if (s.user !== undefined) spec.user = s.user;
     if (s.group !== undefined) spec.group = s.group;
