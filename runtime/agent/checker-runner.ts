@@ -75,6 +75,33 @@ export class CheckerRunner {
     this.#step({ type: 'arm', at: this.#d.clock.now(), checkers: names, reset: false });
   }
 
+  /**
+   * Readiness after a start: polls (every 50 ms) the tcp, http and command checkers that apply to
+   * `role` until each has passed once. Resolves null when ready, or why not (timeout, aborted).
+   */
+  async waitReady(role: CheckRole, timeoutMs: number, signal: AbortSignal, dead: () => string | null = () => null): Promise<string | null> {
+    const pending = [...this.#checkers.values()]
+      .map((c) => c.plan)
+      .filter((c): c is Exclude<PlanChecker, { type: 'process' } | { type: 'module' } | { type: 'ping' } | { type: 'interface' }> =>
+        c !== null && (c.type === 'tcp' || c.type === 'http' || c.type === 'command') && appliesTo(c.when, role));
+    const end = this.#d.clock.now() + timeoutMs;
+    let last = '';
+    for (const c of pending) {
+      for (;;) {
+        if (signal.aborted) return 'aborted';
+        const gone = dead();
+        if (gone !== null) return gone;
+        const left = end - this.#d.clock.now();
+        if (left <= 0) return `not ready after ${timeoutMs} ms: checker ${c.name}: ${last}`;
+        const r = await probeFor(this.#probeSpec(c), Math.min(c.timeoutMs, left))(signal);
+        if (r.ok) break;
+        last = r.detail;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    return null;
+  }
+
   disarm(): void {
     for (const ac of this.#inflight.values()) ac.abort();
     this.#inflight.clear();

@@ -11,7 +11,7 @@ import type { Effect, MirrorConfig, MirrorContext, MirrorEvent, MirrorState, Ope
 import { addVip, removeVip } from '../vip/index.js';
 import type { GroupRegistry } from '../supervisor/index.js';
 import { describeExit } from '../supervisor/index.js';
-import { AppRunner, killLeftovers } from './app-runner.js';
+import { AppRunner, killLeftovers, servicesFor } from './app-runner.js';
 import { join } from 'node:path';
 import { CheckerRunner } from './checker-runner.js';
 import type { Clock } from './clock.js';
@@ -74,6 +74,7 @@ export class MirrorRunner {
   readonly #replies: Array<(r: { ok: boolean; message: string }) => void> = [];
   readonly #history: TransitionRecord[] = [];
   #warnedReplication = false;
+  #readiness: AbortController | null = null;
 
   constructor(deps: MirrorRunnerDeps) {
     this.#d = deps;
@@ -184,7 +185,18 @@ export class MirrorRunner {
         // A local restart keeps the VIP up; make sure it really is (it may have been removed).
         if (role === 'primary' && this.#state.vip) await this.#vips(true);
         log.event(`starting the ${role} services`);
-        void this.#app.start(role).then((err) => {
+        const ready = new AbortController();
+        this.#readiness?.abort();
+        this.#readiness = ready;
+        const timeoutMs = Math.max(1000, ...servicesFor(this.#d.plan, role).map((s) => s.startTimeoutMs));
+        void this.#app.start(role).then(async (started) => {
+          // Started means ready: the module's tcp/http/command checkers pass once.
+          const dead = () => {
+            const s = servicesFor(this.#d.plan, role).find((x) => x.run && !this.#app.daemonAlive(x.name));
+            return s ? `service ${s.name} exited while starting` : null;
+          };
+          const err = started ?? (await this.#checkers.waitReady(role, timeoutMs, ready.signal, dead));
+          if (ready.signal.aborted) return;
           if (err === null) {
             this.#checkers.arm(role);
             this.dispatch({ type: 'appStarted', role });
@@ -197,6 +209,8 @@ export class MirrorRunner {
       }
       case 'stopApp': {
         const role = e.role;
+        this.#readiness?.abort();
+        this.#readiness = null;
         this.#checkers.disarm();
         log.event(`stopping the ${role} services${e.force ? ' (forced)' : ''}`);
         void this.#app.stop(role, e.force).then((how) => this.dispatch({ type: 'appStopped', role, reason: how }));
