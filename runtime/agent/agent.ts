@@ -21,6 +21,7 @@ import { acceptBundle, checkInstance, materialize } from './install.js';
 import { layout, type Layout } from './layout.js';
 import { MirrorRunner, type ModuleStatus } from './mirror-runner.js';
 import { PeerLink } from './peer-link.js';
+import { FenceGuard } from './fence-guard.js';
 import { readFileSync } from 'node:fs';
 
 export interface AgentOptions {
@@ -57,6 +58,7 @@ export class Agent {
   readonly #runners = new Map<string, MirrorRunner>();
   readonly #logs = new Map<string, ModuleLog>();
   #syncing = false;
+  #fence: FenceGuard | null = null;
 
   constructor(o: AgentOptions) {
     this.#o = o;
@@ -88,6 +90,7 @@ export class Agent {
     if (!self) throw new Error(`node ${this.#creds.nodeName} is not in the cluster configuration`);
     const peer = peerOf(this.#config, self.name);
     mkdirSync(this.L.logs, { recursive: true });
+    this.#fence = new FenceGuard((l) => this.#log(l));
     this.#server = new PeerServer({ credentials: this.#creds, knownNodes: (n) => this.#config.nodes.some((x) => x.name === n) });
     this.#routes(this.#server);
     await this.#server.listen(this.#config.peerPort, self.addresses[0]!);
@@ -154,6 +157,7 @@ export class Agent {
       witness: this.#witness,
       moduleState: (name) => this.#runners.get(name)?.state.phase.name ?? null,
       registry: this.#registry,
+      ...(this.#fence ? { fence: this.#fence } : {}),
     });
     this.#runners.set(m.name, runner);
     await runner.start();
@@ -276,5 +280,6 @@ export class Agent {
     this.#peerClient?.close();
     await Promise.all([...this.#logs.values()].map((l) => l.close()));
     await this.#registry.killAll({});
+    this.#fence?.close();
   }
 }

@@ -72,6 +72,11 @@ export class AppRunner {
     return this.#running;
   }
 
+  /** Process groups of the running daemons. */
+  pgids(): number[] {
+    return [...this.#daemons.values()].map((h) => h.pid).filter((p): p is number => p !== null);
+  }
+
   daemonAlive(service: string): boolean {
     const h = this.#daemons.get(service);
     return h !== undefined && h.pid !== null && h.exitInfo === null;
@@ -142,7 +147,7 @@ export class AppRunner {
 
   #recordGroups(): void {
     if (!this.#d.groupsFile) return;
-    const pgids = [...this.#daemons.values()].map((h) => h.pid).filter((p): p is number => p !== null);
+    const pgids = this.pgids();
     try {
       writeFileSync(this.#d.groupsFile, JSON.stringify({ pgids }) + '\n', { mode: 0o600 });
     } catch (e) {

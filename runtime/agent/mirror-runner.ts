@@ -7,6 +7,9 @@ import { resolveString, type ParamValues } from '../config/params.js';
 import type { ModuleLog } from '../logs/index.js';
 import { initialData } from '../mirror/generation.js';
 import { holdsPrimary, initialState, nextWakeup, transition } from '../mirror/machine.js';
+import { authorityUntil } from '../mirror/authority.js';
+import { maintainsAuthority } from '../mirror/phases.js';
+import type { FenceGuard } from './fence-guard.js';
 import type { Effect, MirrorConfig, MirrorContext, MirrorEvent, MirrorState, OperatorCommand, PeerMessage, TransitionRecord } from '../mirror/types.js';
 import { addVip, removeVip } from '../vip/index.js';
 import type { GroupRegistry } from '../supervisor/index.js';
@@ -41,6 +44,8 @@ export interface MirrorRunnerDeps {
   witness: LeaseClient | null;
   moduleState: (module: string) => string | null;
   registry?: GroupRegistry;
+  /** The fencing watchdog that enforces the authority deadline if this agent cannot. */
+  fence?: FenceGuard;
 }
 
 export interface ModuleStatus {
@@ -75,6 +80,8 @@ export class MirrorRunner {
   readonly #history: TransitionRecord[] = [];
   #warnedReplication = false;
   #readiness: AbortController | null = null;
+  /** The VIP was just added by an addVip effect (a promotion): the next start need not re-add it. */
+  #vipFresh = false;
 
   constructor(deps: MirrorRunnerDeps) {
     this.#d = deps;
@@ -143,6 +150,22 @@ export class MirrorRunner {
       this.#busy = false;
     }
     this.#arm();
+    this.#updateFence();
+  }
+
+  /** Tells the watchdog until when this node may run the application as primary, and what to kill. */
+  #updateFence(): void {
+    const f = this.#d.fence;
+    if (!f) return;
+    const s = this.#state;
+    const until = maintainsAuthority(s.phase) && !s.auth.forced ? authorityUntil(s.auth) : null;
+    const vips = this.#d.plan.virtualIps.map((v) => {
+      const spec: { address: string; prefix?: number; interface?: string } = { address: resolveString(v.address, this.#d.params) };
+      if (v.prefix !== null) spec.prefix = v.prefix;
+      if (v.interface !== null) spec.interface = resolveString(v.interface, this.#d.params);
+      return spec;
+    });
+    f.update(this.name, { until: until !== null && Number.isFinite(until) ? until : null, pgids: this.#app.pgids(), vips });
   }
 
   #arm(): void {
@@ -176,6 +199,7 @@ export class MirrorRunner {
         return;
       case 'addVip':
         await this.#vips(true);
+        this.#vipFresh = true;
         return;
       case 'removeVip':
         await this.#vips(false);
@@ -183,7 +207,8 @@ export class MirrorRunner {
       case 'startApp': {
         const role = e.role;
         // A local restart keeps the VIP up; make sure it really is (it may have been removed).
-        if (role === 'primary' && this.#state.vip) await this.#vips(true);
+        if (role === 'primary' && this.#state.vip && !this.#vipFresh) await this.#vips(true);
+        this.#vipFresh = false;
         log.event(`starting the ${role} services`);
         const ready = new AbortController();
         this.#readiness?.abort();

@@ -3,9 +3,13 @@
 // the grantor answered (echoed back), so network delay only shortens it.
 import type { AuthorityState, GrantLedger, MirrorConfig, Millis } from './types.js';
 
-/** End of the validity of a grant or lease of `durationMs` answering our message sent at `sentAt`. */
+/**
+ * End of the validity of a grant or lease of `durationMs` answering our message sent at `sentAt`:
+ * shortened by the clock-rate margin and by `fenceLeadMs`, the time fencing needs (kill the
+ * application, remove the VIP) to be complete before the grantor may start the application.
+ */
 export function validUntil(sentAt: Millis, durationMs: Millis, config: MirrorConfig): Millis {
-  return sentAt + Math.floor(durationMs * (1 - config.driftRate));
+  return sentAt + Math.floor(durationMs * (1 - config.driftRate)) - config.fenceLeadMs;
 }
 
 /** End of our authority (−Infinity without any; +Infinity when forced). */

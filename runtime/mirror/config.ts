@@ -14,16 +14,22 @@
 //   leaves room for a loaded witness and still lets a request be retried before authority runs out.
 // - driftRate = 1%: leases and grants are shortened by 1% (6 ms on a grant) against clock rate
 //   differences. Monotonic clocks drift by parts per million; the margin is generous.
+// - fenceLeadMs = 60 ms: a primary treats its authority as ending 60 ms before the grantor's
+//   promise, so that when it fences (SIGKILL sent first, at once; the application's exit confirmed
+//   10-45 ms later on a loaded machine; then the VIP removed) the kill is complete before the other
+//   node may start. leaseRenewLeadMs is 290 ms so that, as before the lead existed, the primary
+//   asks the witness only after about 244 ms without a fresh grant (2 missed beats).
 // - Start/stop timeouts are generous defaults; the plan's per-service values override them.
 import type { MirrorConfig } from './types.js';
 
 export const DEFAULT_MIRROR_CONFIG: MirrorConfig = {
   defaultPrimary: null,
   grantMs: 600,
-  leaseRenewLeadMs: 350,
+  leaseRenewLeadMs: 290,
   leaseAnswerTimeoutMs: 300,
   leaseRetryMs: 1000,
   driftRate: 0.01,
+  fenceLeadMs: 60,
   startTimeoutMs: 60_000,
   stopTimeoutMs: 30_000,
   killTimeoutMs: 5_000,
@@ -50,6 +56,7 @@ export function checkMirrorConfig(c: MirrorConfig): string[] {
   for (const [name, v] of positive) if (!(Number.isFinite(v) && v > 0)) problems.push(`${name} must be a positive number of ms`);
   if (!(c.peerWaitMs >= 0)) problems.push('peerWaitMs must be >= 0');
   if (!(c.driftRate >= 0 && c.driftRate < 0.5)) problems.push('driftRate must be in [0, 0.5)');
+  if (!(c.fenceLeadMs >= 0 && c.fenceLeadMs + c.leaseRenewLeadMs < c.grantMs)) problems.push('fenceLeadMs must be >= 0 and fenceLeadMs + leaseRenewLeadMs shorter than grantMs');
   if (c.leaseRenewLeadMs >= c.grantMs) problems.push('leaseRenewLeadMs must be shorter than grantMs');
   if (!(c.maxErrors.count >= 1 && c.maxErrors.windowMs > 0)) problems.push('maxErrors needs count >= 1 and a positive window');
   return problems;

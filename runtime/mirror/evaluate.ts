@@ -47,18 +47,18 @@ export function fenceIfNoAuthority(b: Builder): boolean {
   const p = s.phase;
   if (p.name === 'STOPPING_PRIM' && !p.killed && p.next !== 'RESTART') {
     b.go({ ...p, killed: true, fenced: true, deadline: b.now + b.cfg.killTimeoutMs }, 'authority expired while stopping');
+    b.emit({ type: 'stopApp', role: 'primary', force: true });
+    syncReplication(b);
     if (b.s.vip) {
       b.emit({ type: 'removeVip' });
       b.patch({ vip: false });
     }
-    syncReplication(b);
-    b.emit({ type: 'stopApp', role: 'primary', force: true });
     b.warn('authority expired while the application was stopping: killed it');
     return true;
   }
   if (!holdsPrimary(p)) return false;
   const until = authorityUntil(s.auth);
-  const since = Number.isFinite(until) ? `${b.now - until} ms ago` : 'never held';
+  const since = Number.isFinite(until) ? `${Math.round(b.now - until)} ms ago` : 'never held';
   fence(b, `no authority to run as primary (peer grant and witness lease expired: ${since}): stepping down at once`);
   return true;
 }

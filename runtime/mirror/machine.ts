@@ -125,7 +125,10 @@ function onPeerMessage(b: Builder, msg: Parameters<typeof receiveMessage>[1]): v
   // peer we saw it, which is what lets a primary writing alone count us as a registration).
   const d = b.s.data;
   const older = d.status === 'up-to-date' && msg.data.status === 'up-to-date' && orderGenerations(d, msg.data) === 'older';
-  if (older && !appMayRunAsPrimary(b.s.phase)) {
+  // A fenced node (killing its application after its authority ran out) no longer writes: it may
+  // learn that its data is older like any non-primary.
+  const fenced = b.s.phase.name === 'STOPPING_PRIM' && b.s.phase.fenced;
+  if (older && (!appMayRunAsPrimary(b.s.phase) || fenced)) {
     b.setData({ ...d, status: 'stale', newerKnown: msg.data.gen.id });
   } else if (older) {
     // Not acknowledged: we did not record that our data is older.

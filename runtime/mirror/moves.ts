@@ -126,18 +126,19 @@ export function stepDown(
   b.emit({ type: 'stopApp', role: 'primary', force: opts.force });
 }
 
-/** Authority is gone: VIP off, writes refused, application killed, before anything else. */
+/** Authority is gone: application killed, writes refused, VIP off, before anything else. */
 export function fence(b: Builder, reason: string): void {
   b.go(
     { name: 'STOPPING_PRIM', next: 'WAIT', deadline: b.now + b.cfg.killTimeoutMs, killed: true, fenced: true, afterError: false, cause: reason },
     reason,
   );
+  // The kill first (sent at once), writes refused, then the VIP (removing it waits for a command).
+  b.emit({ type: 'stopApp', role: 'primary', force: true });
+  syncReplication(b);
   if (b.s.vip) {
     b.emit({ type: 'removeVip' });
     b.patch({ vip: false });
   }
-  syncReplication(b);
-  b.emit({ type: 'stopApp', role: 'primary', force: true });
   b.patch({ intent: { ...b.s.intent, yielding: false, wantsPrimary: false } });
 }
 

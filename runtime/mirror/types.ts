@@ -358,6 +358,8 @@ export interface MirrorConfig {
   readonly leaseRetryMs: Millis;
   /** Clock rate uncertainty: leases and grants are shortened by this fraction. */
   readonly driftRate: number;
+  /** Authority ends this much before the grantor's promise does: the time fencing takes to complete. */
+  readonly fenceLeadMs: Millis;
   readonly startTimeoutMs: Millis;
   readonly stopTimeoutMs: Millis;
   readonly killTimeoutMs: Millis;

@@ -39,5 +39,7 @@ test('repeated application crashes: three local restarts, then failover to the o
   assert.ok(reasons.some((r) => /failing over/.test(r)), `the transition says why (failover after repeated restarts):\n${reasons.join('\n')}`);
   c.monitor.stop();
   assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
+  assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
   assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
 });

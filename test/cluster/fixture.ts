@@ -43,6 +43,8 @@ export interface Cluster {
   reviveNode: (node: 'n1' | 'n2') => Promise<void>;
   /** Pids of the example application's processes running in a node (found by its network namespace). */
   appPids: (node: 'n1' | 'n2') => number[];
+  /** The same, only those that can still run (not stopped, not zombies, no SIGKILL pending). */
+  liveAppPids: (node: 'n1' | 'n2') => number[];
   /** The VIP is configured on one of the node's interfaces (`ip -j addr` in the host); null if the host is down. */
   vipOn: (node: 'n1' | 'n2') => Promise<boolean | null>;
   /** A client on w sending GET / to the VIP every `everyMs` (each with its own connection), recording who answered. */
@@ -57,13 +59,35 @@ export interface VipProbe {
   stop: () => void;
 }
 
+/** What the monitor reads of one node's report (null: the agent did not answer). */
+export interface NodeSample {
+  state: string;
+  role: string;
+  vip: boolean;
+  detail: string | null;
+}
+
 export class Monitor {
   readonly violations: string[] = [];
   samples = 0;
   /** Every change of the sampled pair of states, with the wall-clock time of the sample. */
   readonly timeline: Array<{ at: number; n1: string | null; n2: string | null }> = [];
+  /**
+   * Instants (sampled every 20 ms from /proc, independently of what the agents report) at which the
+   * application ran on both nodes at once: a process that is neither stopped, nor a zombie, nor
+   * already hit by a SIGKILL. Only filled when `apps` is given.
+   */
+  readonly appOverlaps: string[] = [];
+  appSamples = 0;
   #timer: NodeJS.Timeout | null = null;
-  constructor(readonly phases: () => Promise<Record<'n1' | 'n2', string | null>>) {}
+  #appTimer: NodeJS.Timeout | null = null;
+  /** `sample` (optional) gives each node's role and VIP too, quoted in the violations; `apps` the
+   * application processes running on each node. */
+  constructor(
+    readonly phases: () => Promise<Record<'n1' | 'n2', string | null>>,
+    readonly sample?: () => Promise<Record<'n1' | 'n2', NodeSample | null>>,
+    readonly apps?: () => Record<'n1' | 'n2', number[]>,
+  ) {}
   /** States a node went through (as sampled) since `since`, in order, without repeats. */
   seen(node: 'n1' | 'n2', since = 0): Array<string | null> {
     const out: Array<string | null> = [];
@@ -74,19 +98,40 @@ export class Monitor {
     return out;
   }
   start(): void {
+    const describe = (n: NodeSample | null | undefined, state: string | null) => (n ? `${n.state} (role ${n.role}, vip ${n.vip}${n.detail ? `, ${n.detail}` : ''})` : String(state));
     const loop = async () => {
-      const p = await this.phases();
+      const full = this.sample ? await this.sample() : null;
+      const p = full ? { n1: full.n1?.state ?? null, n2: full.n2?.state ?? null } : await this.phases();
       this.samples++;
       const last = this.timeline[this.timeline.length - 1];
       if (!last || last.n1 !== p.n1 || last.n2 !== p.n2) this.timeline.push({ at: Date.now(), n1: p.n1, n2: p.n2 });
-      if (p.n1 !== null && p.n2 !== null && PRIMARY_LIKE.has(p.n1) && PRIMARY_LIKE.has(p.n2)) this.violations.push(`two primaries: n1=${p.n1} n2=${p.n2} at ${new Date().toISOString()}`);
+      if (p.n1 !== null && p.n2 !== null && PRIMARY_LIKE.has(p.n1) && PRIMARY_LIKE.has(p.n2)) {
+        this.violations.push(`two primaries: n1=${describe(full?.n1, p.n1)} n2=${describe(full?.n2, p.n2)} at ${new Date().toISOString()}`);
+      }
       if (this.#timer !== null) this.#timer = setTimeout(() => void loop(), 50);
     };
     this.#timer = setTimeout(() => void loop(), 0);
+    const apps = this.apps;
+    if (apps) {
+      this.#appTimer = setInterval(() => {
+        let a: Record<'n1' | 'n2', number[]>;
+        try {
+          a = apps();
+        } catch {
+          return; // the hosts are being destroyed
+        }
+        this.appSamples++;
+        if (a.n1.length > 0 && a.n2.length > 0 && this.appOverlaps.length < 100) {
+          this.appOverlaps.push(`application running on both nodes: n1 pids ${a.n1.join(',')}, n2 pids ${a.n2.join(',')} at ${new Date().toISOString()}`);
+        }
+      }, 20);
+    }
   }
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#appTimer) clearInterval(this.#appTimer);
+    this.#appTimer = null;
   }
 }
 
@@ -153,6 +198,14 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
     const m = /on (n[12]):/.exec(r.stdout);
     return r.code === 0 && m ? m[1]! : null;
   };
+  const sample = async (): Promise<Record<'n1' | 'n2', NodeSample | null>> => {
+    const one = (st: NodeStatus | null): NodeSample | null => {
+      const m = st?.modules[0];
+      return m ? { state: m.state, role: m.role, vip: m.vip, detail: m.detail } : null;
+    };
+    const [a, b] = await Promise.all([status('n1'), status('n2')]);
+    return { n1: one(a), n2: one(b) };
+  };
   const hostOf = (node: 'n1' | 'n2') => (node === 'n1' ? n1 : n2);
   const agentPid = (node: 'n1' | 'n2' | 'witness') => {
     const c = agents.get(node);
@@ -180,6 +233,20 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
     hostOf(node).processes().filter((pid) => {
       try {
         return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--input-type=module');
+      } catch {
+        return false;
+      }
+    });
+  /** Application processes that can still run: not stopped (SIGSTOP), not zombies, no SIGKILL pending. */
+  const liveAppPids = (node: 'n1' | 'n2') =>
+    appPids(node).filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        if ('TtZXx'.includes(state)) return false;
+        const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+        const pending = [...st.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & 0x100n) !== 0n);
+        return !pending;
       } catch {
         return false;
       }
@@ -226,8 +293,8 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
     };
   };
   const cluster: Cluster = {
-    net, root, vip, hosts: { n1, n2, w }, dataDir, startAgent, status, cli, phases, waitFor, askVip, monitor: new Monitor(phases),
-    appData, agentPid, killWitness, waitAgent, reviveNode, appPids, vipOn, startVipProbe,
+    net, root, vip, hosts: { n1, n2, w }, dataDir, startAgent, status, cli, phases, waitFor, askVip, monitor: new Monitor(phases, sample, () => ({ n1: liveAppPids('n1'), n2: liveAppPids('n2') })),
+    appData, agentPid, killWitness, waitAgent, reviveNode, appPids, liveAppPids, vipOn, startVipProbe,
   };
   return cluster;
 }

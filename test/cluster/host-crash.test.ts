@@ -52,5 +52,7 @@ test('host crash of the primary: the secondary takes over alone; the old primary
   probe.stop();
   c.monitor.stop();
   assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
+  assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
   assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
 });

@@ -16,11 +16,16 @@ test('isolated primary: the other node takes over, the isolated one fences itsel
   const second = prim === 'n1' ? 'n2' : 'n1';
   await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
 
+  const probe = c.startVipProbe(10);
+  t.after(() => probe.stop());
+  await until(() => probe.firstFrom(prim, 0) !== null, 5_000, 'the probe to get answers from the primary');
+
   const cutAt = Date.now();
   await c.net.isolate(c.hosts[prim]);
   await c.waitFor(`${second} to take over`, (x) => x[second] === 'ALONE', 10_000);
-  await until(async () => (await c.askVip()) === second, 10_000, `the VIP to answer from ${second}`);
-  t.diagnostic(`isolation -> VIP answers from ${second}: ${Date.now() - cutAt} ms (upper bound, curl polling)`);
+  await until(() => probe.firstFrom(second, cutAt) !== null, 10_000, `the VIP to answer from ${second}`);
+  t.diagnostic(`takeover after isolating the primary: ${probe.firstFrom(second, cutAt)! - cutAt} ms from the cut to the first answer from ${second} at the VIP (probe every 10 ms)`);
+  probe.stop();
 
   // The isolated node, from its own status: not primary, application stopped, VIP removed.
   await c.waitFor(`${prim} to step down`, (x) => x[prim] !== null && !PRIMARY_LIKE.has(x[prim]), 10_000);
@@ -47,5 +52,7 @@ test('isolated primary: the other node takes over, the isolated one fences itsel
   assert.equal(await c.vipOn(prim), false, `no VIP on ${prim}`);
   c.monitor.stop();
   assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
+  assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
   assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
 });

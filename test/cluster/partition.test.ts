@@ -44,5 +44,7 @@ test('partition between the nodes, witness reachable by both: exactly one primar
   await until(async () => (await c.askVip()) === winner, 10_000, `the VIP to answer from ${winner}`);
   c.monitor.stop();
   assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
+  assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
   assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
 });

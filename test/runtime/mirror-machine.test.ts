@@ -412,7 +412,7 @@ describe('mirror machine: expected transitions', () => {
     { name: 'PRIM + forcestop -> STOPPING_PRIM killing', from: fixtures.prim, event: cmd('forcestop'), phase: 'STOPPING_PRIM', ok: true, check: (s) => assert.equal(s.phase.name === 'STOPPING_PRIM' && s.phase.killed, true) },
     { name: 'PRIM + start: refused (already started)', from: fixtures.prim, event: cmd('start'), phase: 'PRIM', ok: false },
     { name: 'PRIM + prim: already primary', from: fixtures.prim, event: cmd('prim'), phase: 'PRIM', ok: true },
-    { name: 'PRIM + tick long after the last grant -> fenced', from: fixtures.prim, event: { type: 'tick' }, dt: 5000, phase: 'STOPPING_PRIM', effects: ['removeVip', 'setReplication', 'stopApp'], check: (s) => assert.equal(s.phase.name === 'STOPPING_PRIM' && s.phase.fenced, true) },
+    { name: 'PRIM + tick long after the last grant -> fenced', from: fixtures.prim, event: { type: 'tick' }, dt: 5000, phase: 'STOPPING_PRIM', effects: ['stopApp', 'setReplication', 'removeVip'], check: (s) => assert.equal(s.phase.name === 'STOPPING_PRIM' && s.phase.fenced, true) },
     { name: 'PRIM + appStopped (unexpected): warning only, the process checker decides', from: fixtures.prim, event: { type: 'appStopped', role: 'primary', reason: 'killed' }, phase: 'PRIM', effects: ['warning'] },
     { name: 'ALONE + replInSync alone does not make PRIM without an in-sync peer', from: fixtures.alone, event: { type: 'replInSync' }, phase: 'ALONE' },
     { name: 'ALONE + swap: refused, no in-sync secondary', from: fixtures.alone, event: cmd('swap'), phase: 'ALONE', ok: false },

@@ -176,7 +176,7 @@ describe('mirror scenarios', () => {
     sim.thaw('a');
     const first: Effect[] = sim.nodes.a.effects.slice(before);
     const firstKinds = first.filter((e) => e.type !== 'log').map((e) => e.type);
-    assert.deepEqual(firstKinds.slice(0, 3), ['removeVip', 'setReplication', 'stopApp']);
+    assert.deepEqual(firstKinds.slice(0, 3), ['stopApp', 'setReplication', 'removeVip']);
     assert.deepEqual(first.find((e) => e.type === 'stopApp'), { type: 'stopApp', role: 'primary', force: true });
     assert.deepEqual(first.find((e) => e.type === 'setReplication'), { type: 'setReplication', mode: 'off', generation: sim.nodes.a.machine?.data.gen });
     assert.ok(sim.runUntil(() => sim.phase('a') === 'SECOND' && sim.phase('b') === 'PRIM', 5000), sim.describe());

@@ -1,0 +1,91 @@
+// Two heartbeat networks. Losing one of them between the nodes is not a failover: the same primary
+// stays, the secondary stays SECOND, and the status shows the degraded network. Losing the second
+// one too hands the decision to the witness: when both nodes still reach it, exactly one primary
+// (the running one keeps its lease); when the primary is the one cut off, the other takes over.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { netnsSkipReason } from '../harness/index.js';
+import { PRIMARY_LIKE, startMirrorCluster, until, type Cluster } from './fixture.js';
+
+async function setup(t: Parameters<typeof startMirrorCluster>[0]) {
+  const c = await startMirrorCluster(t, { networks: 2 });
+  c.monitor.start();
+  t.after(() => c.monitor.stop());
+  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
+  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
+  const second = prim === 'n1' ? 'n2' : 'n1';
+  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  return { c, prim, second } as const;
+}
+
+/** One network lost: degraded, no failover, no transition on either side. */
+async function oneNetworkDown(t: { diagnostic: (m: string) => void }, c: Cluster, prim: 'n1' | 'n2', second: 'n1' | 'n2', cutAt: number): Promise<void> {
+  await until(async () => ((await c.status(prim))?.peer?.degraded.length ?? 0) > 0 && ((await c.status(second))?.peer?.degraded.length ?? 0) > 0, 10_000, 'both nodes to report a degraded network');
+  // Well past the heartbeat timeout (600 ms): nothing moves.
+  await new Promise((r) => setTimeout(r, 2500));
+  const ps = await c.status(prim);
+  const ss = await c.status(second);
+  t.diagnostic(`one network down: ${prim} peer ${ps?.peer?.liveness} degraded [${ps?.peer?.degraded.join(', ')}]; ${second} peer ${ss?.peer?.liveness} degraded [${ss?.peer?.degraded.join(', ')}]`);
+  assert.equal(ps?.peer?.liveness, 'up', `${prim} still sees its peer up`);
+  assert.equal(ss?.peer?.liveness, 'up', `${second} still sees its peer up`);
+  assert.deepEqual(c.monitor.seen(prim, cutAt), ['PRIM'], `${prim} stayed PRIM: ${c.monitor.seen(prim, cutAt).join(' > ')}`);
+  assert.deepEqual(c.monitor.seen(second, cutAt), ['SECOND'], `${second} stayed SECOND (no WAIT/ALONE): ${c.monitor.seen(second, cutAt).join(' > ')}`);
+  assert.equal(ss?.modules[0]?.history.at(-1)?.to, 'SECOND', `no new transition on ${second}`);
+  assert.equal(await c.askVip(), prim);
+  const shown = await c.cli(['status', '--data-dir', c.dataDir(prim)]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /heartbeat networks down: \S+/, `hamod status shows the degraded network:\n${shown.stdout}`);
+}
+
+test('two heartbeat networks, one cut between the nodes: no failover; both cut, witness reachable: one primary', { skip: netnsSkipReason(), timeout: 60_000 }, async (t) => {
+  const { c, prim, second } = await setup(t);
+  const cutAt = Date.now();
+  await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [1] });
+  await oneNetworkDown(t, c, prim, second, cutAt);
+
+  // The second network too: the nodes no longer hear each other, both reach the witness (network 0).
+  const cut2At = Date.now();
+  await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [0] });
+  await c.waitFor('the witness to decide', (x) => x[prim] === 'ALONE' && x[second] === 'WAIT', 10_000);
+  await new Promise((r) => setTimeout(r, 2500));
+  const x = await c.phases();
+  assert.equal((['n1', 'n2'] as const).filter((n) => PRIMARY_LIKE.has(x[n] ?? '')).length, 1, `one primary: ${JSON.stringify(x)}`);
+  assert.equal(x[prim], 'ALONE', `${prim} kept the lease`);
+  const ss = await c.status(second);
+  assert.ok(['witness-denied', 'stale'].includes(ss?.modules[0]?.detail ?? ''), `${second} was refused by the witness: ${ss?.modules[0]?.detail}: ${ss?.modules[0]?.last?.reason}`);
+  t.diagnostic(`both networks cut: ${prim}: ${c.monitor.seen(prim, cut2At).join(' > ')}; ${second}: ${c.monitor.seen(second, cut2At).join(' > ')}`);
+  assert.equal(await c.askVip(), prim);
+
+  await c.net.healAll();
+  await c.waitFor(`${second} secondary again`, (y) => y[second] === 'SECOND' && y[prim] === 'PRIM', 30_000);
+  c.monitor.stop();
+  assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
+  assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
+  assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
+});
+
+test('two heartbeat networks: the primary loses one cable (no failover), then the other (failover via the witness)', { skip: netnsSkipReason(), timeout: 60_000 }, async (t) => {
+  const { c, prim, second } = await setup(t);
+  const cutAt = Date.now();
+  await c.net.linkDown(c.hosts[prim], 1);
+  await oneNetworkDown(t, c, prim, second, cutAt);
+
+  // Its last cable: cut from the peer and from the witness; the other node gets the lease.
+  const cut2At = Date.now();
+  await c.net.linkDown(c.hosts[prim], 0);
+  await c.waitFor(`${second} to take over`, (x) => x[second] === 'ALONE', 10_000);
+  await until(async () => (await c.askVip()) === second, 10_000, `the VIP to answer from ${second}`);
+  await c.waitFor(`${prim} to fence itself`, (x) => x[prim] !== null && !PRIMARY_LIKE.has(x[prim]), 10_000);
+  assert.deepEqual(c.appPids(prim), [], `no application on ${prim}`);
+  assert.equal(await c.vipOn(prim), false, `no VIP on ${prim}`);
+  t.diagnostic(`both cables of ${prim} out: ${prim}: ${c.monitor.seen(prim, cut2At).join(' > ')}; ${second}: ${c.monitor.seen(second, cut2At).join(' > ')}`);
+
+  await c.net.linkUp(c.hosts[prim]);
+  await c.waitFor(`${prim} back as secondary`, (y) => y[prim] === 'SECOND' && y[second] === 'PRIM', 30_000);
+  c.monitor.stop();
+  assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
+  assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
+  assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
+});
