@@ -61,7 +61,8 @@ export class CheckerRunner {
     for (const v of deps.plan.virtualIps) {
       const address = resolveString(v.address, deps.params);
       const name = `vip:${address}`;
-      policies.push({ name, intervalMs: 1000, timeoutMs: 500, threshold: 2, action: 'restart', escalation: { restarts: 3, windowMs: 300_000, then: mirror ? 'failover' : 'stop' } });
+      // Tolerant timings: `ip` may be slow on a saturated machine, and a missing VIP is rare.
+      policies.push({ name, intervalMs: 2000, timeoutMs: 1500, threshold: 3, action: 'restart', escalation: { restarts: 3, windowMs: 300_000, then: mirror ? 'failover' : 'stop' } });
       this.#checkers.set(name, { plan: null, meta: { when: mirror ? 'primary' : 'every', vip: address } });
     }
     const policy: ModuleCheckPolicy = { checkers: policies, maxErrors: deps.plan.failover.maxErrors };

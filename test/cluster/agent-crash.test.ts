@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { startMirrorCluster, until } from './fixture.js';
+import { startedPair, until } from './fixture.js';
 
 function pidsOf(pattern: string): number[] {
   try {
@@ -16,13 +16,7 @@ function pidsOf(pattern: string): number[] {
 }
 
 test('agent crash on the primary: app dies with it, takeover, rejoin as secondary', { skip: netnsSkipReason(), timeout: 120_000 }, async (t) => {
-  const c = await startMirrorCluster(t);
-  c.monitor.start();
-  t.after(() => c.monitor.stop());
-  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
-  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
-  const second = prim === 'n1' ? 'n2' : 'n1';
-  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  const { c, prim, second } = await startedPair(t);
   const agentPids = pidsOf(`agent --data-dir ${c.dataDir(prim)}$`);
   assert.equal(agentPids.length, 1, `one agent process for ${prim}`);
   const appEnv = `HAMOD_NODE=${prim}`;

@@ -4,16 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { startMirrorCluster, until } from './fixture.js';
+import { startedPair, until } from './fixture.js';
 
 test('repeated application crashes: three local restarts, then failover to the other node', { skip: netnsSkipReason(), timeout: 90_000 }, async (t) => {
-  const c = await startMirrorCluster(t);
-  c.monitor.start();
-  t.after(() => c.monitor.stop());
-  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
-  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
-  const second = prim === 'n1' ? 'n2' : 'n1';
-  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  const { c, prim, second } = await startedPair(t);
 
   const steady = Date.now();
   for (let i = 1; i <= 3; i++) {

@@ -335,3 +335,18 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs: n
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * A started cluster with the monitor running, once one node is PRIM, the other SECOND, and the VIP
+ * answers from the primary: the common start of every scenario.
+ */
+export async function startedPair(t: TestContext, opts: Parameters<typeof startMirrorCluster>[1] = {}): Promise<{ c: Cluster; prim: 'n1' | 'n2'; second: 'n1' | 'n2' }> {
+  const c = await startMirrorCluster(t, opts);
+  c.monitor.start();
+  t.after(() => c.monitor.stop());
+  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
+  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
+  const second = prim === 'n1' ? 'n2' : 'n1';
+  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  return { c, prim, second };
+}

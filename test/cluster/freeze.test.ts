@@ -11,16 +11,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { PRIMARY_LIKE, startMirrorCluster, until } from './fixture.js';
+import { PRIMARY_LIKE, startedPair, until } from './fixture.js';
 
 async function frozenPrimary(t: TestContext, mode: 'agent' | 'host'): Promise<void> {
-  const c = await startMirrorCluster(t);
-  c.monitor.start();
-  t.after(() => c.monitor.stop());
-  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
-  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
-  const second = prim === 'n1' ? 'n2' : 'n1';
-  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  const { c, prim, second } = await startedPair(t);
   const agent = c.agentPid(prim);
   assert.ok(agent !== null, `the agent of ${prim} runs`);
   assert.equal(c.appPids(prim).length, 1);

@@ -3,16 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { PRIMARY_LIKE, startMirrorCluster, until } from './fixture.js';
+import { startedPair, until } from './fixture.js';
 
 test('mirror module: one primary, VIP, local restart, swap', { skip: netnsSkipReason(), timeout: 120_000 }, async (t) => {
-  const c = await startMirrorCluster(t);
-  c.monitor.start();
-  t.after(() => c.monitor.stop());
-  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
-  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
-  const second = prim === 'n1' ? 'n2' : 'n1';
-  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  const { c, prim, second } = await startedPair(t);
   // The application crashes: restarted in place, same primary.
   const host = c.hosts[prim];
   // Only this host's application: a machine-wide `pkill -f` would also kill the applications of
@@ -26,7 +20,7 @@ test('mirror module: one primary, VIP, local restart, swap', { skip: netnsSkipRe
   // The VIP is removed behind the agent's back: its checker puts it back (local restart).
   const del = await host.exec(['ip', 'addr', 'del', `${c.vip}/16`, 'dev', 'eth0']);
   assert.equal(del.code, 0, del.stderr);
-  await until(async () => (await host.exec(['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(`${c.vip}/`), 10_000, 'the VIP to be put back');
+  await until(async () => (await host.exec(['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(`${c.vip}/`), 20_000, 'the VIP to be put back');
   await until(async () => (await c.askVip()) === prim, 10_000, 'the VIP to answer again');
   // Swap on command.
   const swap = await c.cli(['swap', 'mirror', '--data-dir', c.dataDir(prim)]);
@@ -36,5 +30,4 @@ test('mirror module: one primary, VIP, local restart, swap', { skip: netnsSkipRe
   c.monitor.stop();
   assert.deepEqual(c.monitor.violations, []);
   assert.ok(c.monitor.samples > 10, `the monitor sampled (${c.monitor.samples})`);
-  void PRIMARY_LIKE;
 });

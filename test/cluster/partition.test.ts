@@ -4,16 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { PRIMARY_LIKE, startMirrorCluster, until } from './fixture.js';
+import { PRIMARY_LIKE, startedPair, until } from './fixture.js';
 
 test('partition between the nodes, witness reachable by both: exactly one primary; secondary again after heal', { skip: netnsSkipReason(), timeout: 90_000 }, async (t) => {
-  const c = await startMirrorCluster(t);
-  c.monitor.start();
-  t.after(() => c.monitor.stop());
-  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
-  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
-  const second = prim === 'n1' ? 'n2' : 'n1';
-  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  const { c, prim, second } = await startedPair(t);
 
   const cutAt = Date.now();
   await c.net.partition(c.hosts.n1, c.hosts.n2);

@@ -5,16 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { PRIMARY_LIKE, startMirrorCluster, until, type Cluster } from './fixture.js';
+import { PRIMARY_LIKE, startedPair, until, type Cluster } from './fixture.js';
 
-async function setup(t: Parameters<typeof startMirrorCluster>[0]) {
-  const c = await startMirrorCluster(t, { networks: 2 });
-  c.monitor.start();
-  t.after(() => c.monitor.stop());
-  const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'));
-  const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
-  const second = prim === 'n1' ? 'n2' : 'n1';
-  await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+async function setup(t: Parameters<typeof startedPair>[0]) {
+  const { c, prim, second } = await startedPair(t, { networks: 2 });
   return { c, prim, second } as const;
 }
 
