@@ -21,6 +21,8 @@ test('host crash of the primary: the secondary takes over alone; the old primary
     throw new Error(`${e.message}\n${JSON.stringify(c.monitor.timeline)}`);
   });
   const takeoverMs = probe.firstFrom(second, crashedAt)! - crashedAt;
+  // The application answers a few ms before its readiness check reports it started.
+  await c.waitFor(`${second} to report ALONE`, (x) => x[second] === 'ALONE', 5_000);
   const st = await c.status(second);
   const history = st?.modules[0]?.history ?? [];
   t.diagnostic(`takeover after a host crash: ${takeoverMs} ms from the crash (${new Date(crashedAt).toISOString()}) to the first answer from ${second} at the VIP`);
