@@ -1,0 +1,364 @@
+/* hamod-repl: protocol framing, HMAC-SHA256 authentication, socket helpers. */
+#include "common.h"
+
+#include <openssl/evp.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *hr_op_names[OP__MAX] = {
+	[OP_ACK] = "ack", [OP_OPEN] = "open", [OP_CREATE] = "create", [OP_WRITE] = "write",
+	[OP_FSYNC] = "fsync", [OP_RELEASE] = "release", [OP_SETATTR] = "setattr", [OP_MKNOD] = "mknod",
+	[OP_MKDIR] = "mkdir", [OP_UNLINK] = "unlink", [OP_RMDIR] = "rmdir", [OP_SYMLINK] = "symlink",
+	[OP_RENAME] = "rename", [OP_LINK] = "link", [OP_SETXATTR] = "setxattr",
+	[OP_REMOVEXATTR] = "removexattr", [OP_FALLOCATE] = "fallocate", [OP_FSYNCDIR] = "fsyncdir",
+	[OP_PING] = "ping",
+};
+
+/* ---- HMAC-SHA256 with precomputed inner/outer states (SHA-NI via OpenSSL's SHA256_*). ---- */
+
+void hr_key_init(struct hr_key *k, const uint8_t *key, size_t len)
+{
+	uint8_t kb[64] = {0}, pad[64];
+	if (len > 64) {
+		SHA256(key, len, kb);
+	} else {
+		memcpy(kb, key, len);
+	}
+	for (int i = 0; i < 64; i++) pad[i] = kb[i] ^ 0x36;
+	SHA256_Init(&k->inner);
+	SHA256_Update(&k->inner, pad, 64);
+	for (int i = 0; i < 64; i++) pad[i] = kb[i] ^ 0x5c;
+	SHA256_Init(&k->outer);
+	SHA256_Update(&k->outer, pad, 64);
+	memset(kb, 0, sizeof kb);
+	memset(pad, 0, sizeof pad);
+}
+
+void hr_hmac(const struct hr_key *k, const struct iovec *iov, int n, uint8_t out[32])
+{
+	SHA256_CTX c = k->inner;
+	uint8_t ih[32];
+	for (int i = 0; i < n; i++)
+		if (iov[i].iov_len) SHA256_Update(&c, iov[i].iov_base, iov[i].iov_len);
+	SHA256_Final(ih, &c);
+	c = k->outer;
+	SHA256_Update(&c, ih, 32);
+	SHA256_Final(out, &c);
+}
+
+static void hmac_simple(const uint8_t *key, size_t klen, const char *label, const uint8_t *a, const uint8_t *b,
+			uint32_t idx, uint8_t out[32])
+{
+	struct hr_key k;
+	hr_key_init(&k, key, klen);
+	struct iovec v[4] = {
+		{(void *)label, strlen(label) + 1}, {(void *)a, 32}, {(void *)b, 32}, {&idx, sizeof idx}};
+	hr_hmac(&k, v, 4, out);
+}
+
+int hr_read_keyfile(const char *path, uint8_t *buf, size_t cap, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = read(fd, buf, cap);
+	close(fd);
+	if (n < 0) return -1;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) n--;
+	if (n < 16) {
+		errno = EINVAL;
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+int hr_fill_random(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* ---- I/O ---- */
+
+int hr_read_full(int fd, void *buf, size_t n)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t r = read(fd, p, n);
+		if (r < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int hr_write_full(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int hr_writev_full(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
+		if (r < 0) {
+			if (errno == EINTR) continue;
+			return -1;
+		}
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+uint64_t hr_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void hr_tune_socket(int fd)
+{
+	int one = 1, buf = 8 << 20;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+}
+
+int hr_parse_hostport(const char *s, char *host, size_t hcap, int *port)
+{
+	const char *c = strrchr(s, ':');
+	if (!c || (size_t)(c - s) >= hcap) return -1;
+	memcpy(host, s, (size_t)(c - s));
+	host[c - s] = 0;
+	char *end;
+	long p = strtol(c + 1, &end, 10);
+	if (*end || p < 0 || p > 65535) return -1;
+	*port = (int)p;
+	return 0;
+}
+
+/* ---- Handshake: mutual proof of the cluster secret, fresh per-connection session keys. ----
+ * C->S: "HRP1" | conn_idx u32 | session u64 | cn[32]
+ * S->C: "HRP1" | sn[32] | HMAC(K, "srv", cn, sn, idx)
+ * C->S: HMAC(K, "cli", cn, sn, idx)
+ * keys: c2s = HMAC(K, "c2s", cn, sn, idx), s2c = HMAC(K, "s2c", cn, sn, idx). */
+
+struct hello_c {
+	char magic[4];
+	uint32_t idx;
+	uint64_t session;
+	uint8_t cn[32];
+} __attribute__((packed));
+struct hello_s {
+	char magic[4];
+	uint8_t sn[32];
+	uint8_t mac[32];
+} __attribute__((packed));
+
+static int ct_eq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	uint8_t d = 0;
+	for (size_t i = 0; i < n; i++) d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+static void derive(struct hr_chan *c, const uint8_t *secret, size_t slen, const uint8_t *cn, const uint8_t *sn,
+		   uint32_t idx, int is_client)
+{
+	uint8_t k1[32], k2[32];
+	hmac_simple(secret, slen, "c2s", cn, sn, idx, k1);
+	hmac_simple(secret, slen, "s2c", cn, sn, idx, k2);
+	memcpy(is_client ? c->ksend : c->krecv, k1, 32);
+	memcpy(is_client ? c->krecv : c->ksend, k2, 32);
+	if (!c->csend) c->csend = EVP_CIPHER_CTX_new();
+	if (!c->crecv) c->crecv = EVP_CIPHER_CTX_new();
+	c->nsend = c->nrecv = 0;
+	memset(k1, 0, 32);
+	memset(k2, 0, 32);
+}
+
+/* Frame authenticator: ChaCha20-Poly1305 (RFC 8439) with an empty plaintext and the frame as
+ * additional data, i.e. Poly1305 under a one-time key derived from the per-direction session key
+ * and the frame counter (the nonce; never reused: one key per direction and connection). */
+static int frame_tag(void *ctxp, const uint8_t key[32], uint64_t ctr, const struct iovec *iov, int n,
+		     uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *ctx = ctxp;
+	uint8_t nonce[12] = {0}, dummy[16];
+	int outl;
+	memcpy(nonce + 4, &ctr, 8);
+	if (EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, key, nonce) != 1) return -1;
+	for (int i = 0; i < n; i++)
+		if (iov[i].iov_len && EVP_EncryptUpdate(ctx, NULL, &outl, iov[i].iov_base, (int)iov[i].iov_len) != 1)
+			return -1;
+	if (EVP_EncryptFinal_ex(ctx, dummy, &outl) != 1) return -1;
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) != 1) return -1;
+	return 0;
+}
+
+int hr_handshake_client(struct hr_chan *c, int fd, const uint8_t *secret, size_t slen, uint32_t idx,
+			uint64_t session)
+{
+	struct hello_c hc = {.idx = idx, .session = session};
+	struct hello_s hs;
+	uint8_t mac[32];
+	memcpy(hc.magic, HR_MAGIC, 4);
+	if (hr_fill_random(hc.cn, 32) < 0) return -1;
+	if (hr_write_full(fd, &hc, sizeof hc) < 0) return -1;
+	if (hr_read_full(fd, &hs, sizeof hs) < 0) return -1;
+	hmac_simple(secret, slen, "srv", hc.cn, hs.sn, idx, mac);
+	if (memcmp(hs.magic, HR_MAGIC, 4) || !ct_eq(mac, hs.mac, 32)) {
+		errno = EACCES;
+		return -1;
+	}
+	hmac_simple(secret, slen, "cli", hc.cn, hs.sn, idx, mac);
+	if (hr_write_full(fd, mac, 32) < 0) return -1;
+	c->fd = fd;
+	derive(c, secret, slen, hc.cn, hs.sn, idx, 1);
+	return 0;
+}
+
+int hr_handshake_server(struct hr_chan *c, int fd, const uint8_t *secret, size_t slen, uint32_t *idx,
+			uint64_t *session)
+{
+	struct hello_c hc;
+	struct hello_s hs;
+	uint8_t mac[32], want[32];
+	if (hr_read_full(fd, &hc, sizeof hc) < 0) return -1;
+	if (memcmp(hc.magic, HR_MAGIC, 4)) {
+		errno = EPROTO;
+		return -1;
+	}
+	memcpy(hs.magic, HR_MAGIC, 4);
+	if (hr_fill_random(hs.sn, 32) < 0) return -1;
+	hmac_simple(secret, slen, "srv", hc.cn, hs.sn, hc.idx, hs.mac);
+	if (hr_write_full(fd, &hs, sizeof hs) < 0) return -1;
+	if (hr_read_full(fd, mac, 32) < 0) return -1;
+	hmac_simple(secret, slen, "cli", hc.cn, hs.sn, hc.idx, want);
+	if (!ct_eq(mac, want, 32)) {
+		errno = EACCES;
+		return -1;
+	}
+	c->fd = fd;
+	derive(c, secret, slen, hc.cn, hs.sn, hc.idx, 0);
+	*idx = hc.idx;
+	*session = hc.session;
+	return 0;
+}
+
+/* ---- Frames: hdr | payload | TAG16, TAG = Poly1305 tag of (hdr | payload) under the frame counter ---- */
+
+int hr_send(struct hr_chan *c, struct hr_hdr *h, const struct iovec *pay, int npay)
+{
+	struct iovec v[8];
+	uint8_t tag[16];
+	size_t plen = 0;
+	if (npay > 5) {
+		errno = EINVAL;
+		return -1;
+	}
+	v[0].iov_base = h;
+	v[0].iov_len = sizeof *h;
+	for (int i = 0; i < npay; i++) {
+		v[1 + i] = pay[i];
+		plen += pay[i].iov_len;
+	}
+	h->paylen = (uint32_t)plen;
+	if (frame_tag(c->csend, c->ksend, c->nsend++, v, 1 + npay, tag) < 0) {
+		errno = EIO;
+		return -1;
+	}
+	v[1 + npay].iov_base = tag;
+	v[1 + npay].iov_len = HR_MAC_LEN;
+	return hr_writev_full(c->fd, v, 2 + npay);
+}
+
+int hr_recv(struct hr_chan *c, struct hr_hdr *h, char *buf, size_t cap)
+{
+	uint8_t mac[HR_MAC_LEN], want[16];
+	if (hr_read_full(c->fd, h, sizeof *h) < 0) return -1;
+	if (h->paylen > cap || h->paylen > HR_MAX_PAYLOAD) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (hr_read_full(c->fd, buf, h->paylen) < 0) return -1;
+	if (hr_read_full(c->fd, mac, HR_MAC_LEN) < 0) return -1;
+	struct iovec v[2] = {{h, sizeof *h}, {buf, h->paylen}};
+	if (frame_tag(c->crecv, c->krecv, c->nrecv++, v, 2, want) < 0 || !ct_eq(mac, want, HR_MAC_LEN)) {
+		errno = EBADMSG;
+		return -1;
+	}
+	if ((uint64_t)h->p1len + h->p2len > h->paylen) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
+void hr_chan_free(struct hr_chan *c)
+{
+	if (c->csend) EVP_CIPHER_CTX_free(c->csend);
+	if (c->crecv) EVP_CIPHER_CTX_free(c->crecv);
+	c->csend = c->crecv = NULL;
+	memset(c->ksend, 0, sizeof c->ksend);
+	memset(c->krecv, 0, sizeof c->krecv);
+}
+
+int hr_spin_readable(int fd, int us)
+{
+	if (us <= 0) return 0;
+	uint64_t end = hr_now_ns() + (uint64_t)us * 1000u;
+	char b;
+	do {
+		ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r > 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || r == 0) return 1;
+		hr_cpu_relax();
+	} while (hr_now_ns() < end);
+	return 0;
+}
