@@ -2,6 +2,7 @@
 // the local agent, which forwards them to the peer when --node names it.
 import { Args, Flags } from '@oclif/core';
 import { HamodCommand } from './base.js';
+import { dataDirFlag } from './flags.js';
 
 export function moduleCommand(command: string, summary: string, description: string) {
   return class extends HamodCommand {
@@ -15,7 +16,7 @@ export function moduleCommand(command: string, summary: string, description: str
     static override args = { module: Args.string({ description: 'Module name.', required: true }) };
     static override flags = {
       node: Flags.string({ description: 'Node to run it on (default: this node).' }),
-      'data-dir': Flags.string({ description: 'Agent data directory (default /var/lib/hamod or $HAMOD_DATA_DIR).' }),
+      'data-dir': dataDirFlag(),
       ...(command === 'prim' ? { force: Flags.boolean({ description: 'Become primary even with stale data or no witness (DANGEROUS: may lose or fork data).' }) } : {}),
     };
 

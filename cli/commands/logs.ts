@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { HamodCommand } from '../base.js';
+import { dataDirFlag } from '../flags.js';
 
 export default class Logs extends HamodCommand {
   static override summary = 'Show a module\'s log: its services\' output and every transition with its reason.';
@@ -12,7 +13,7 @@ export default class Logs extends HamodCommand {
     follow: Flags.boolean({ char: 'f', description: 'Keep printing new lines.' }),
     lines: Flags.integer({ char: 'n', description: 'How many lines (default 100).' }),
     node: Flags.string({ description: 'Another node of the cluster (through this node\'s agent; with -f, polled every second).' }),
-    'data-dir': Flags.string({ description: 'Agent data directory (default /var/lib/hamod or $HAMOD_DATA_DIR).' }),
+    'data-dir': dataDirFlag(),
   };
 
   async run(): Promise<void> {

@@ -1,5 +1,5 @@
-import { Flags } from '@oclif/core';
 import { HamodCommand } from '../base.js';
+import { dataDirFlag } from '../flags.js';
 
 export default class Status extends HamodCommand {
   static override summary = 'Show nodes × modules: state, role, since, last transition and reason.';
@@ -8,7 +8,7 @@ export default class Status extends HamodCommand {
     { command: '<%= config.bin %> status --json', description: 'The same, as data.' },
   ];
   static override enableJsonFlag = true;
-  static override flags = { 'data-dir': Flags.string({ description: 'Agent data directory (default /var/lib/hamod or $HAMOD_DATA_DIR).' }) };
+  static override flags = { 'data-dir': dataDirFlag() };
 
   async run(): Promise<unknown> {
     const { flags } = await this.parse(Status);

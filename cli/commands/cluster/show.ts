@@ -1,11 +1,11 @@
-import { Flags } from '@oclif/core';
 import { HamodCommand } from '../../base.js';
+import { dataDirFlag } from '../../flags.js';
 
 export default class ClusterShow extends HamodCommand {
   static override summary = 'Show the cluster configuration of this node.';
   static override examples = [{ command: '<%= config.bin %> cluster show --data-dir /var/lib/hamod', description: 'Nodes, networks, witnesses, modules and the configuration version.' }];
   static override enableJsonFlag = true;
-  static override flags = { 'data-dir': Flags.string({ description: 'Agent data directory (default /var/lib/hamod or $HAMOD_DATA_DIR).' }) };
+  static override flags = { 'data-dir': dataDirFlag() };
 
   async run(): Promise<unknown> {
     const { flags } = await this.parse(ClusterShow);

@@ -1,5 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { HamodCommand } from '../../base.js';
+import { dataDirFlag } from '../../flags.js';
 
 export default class ModuleAdd extends HamodCommand {
   static override summary = 'Install a module bundle on the cluster with its instance parameters.';
@@ -12,7 +13,7 @@ export default class ModuleAdd extends HamodCommand {
   static override flags = {
     set: Flags.string({ description: 'Parameter value, NAME=VALUE (repeatable).', multiple: true }),
     key: Flags.string({ description: 'Public key the bundle must be signed with (default: your trusted keys).' }),
-    'data-dir': Flags.string({ description: 'Agent data directory (default /var/lib/hamod or $HAMOD_DATA_DIR).' }),
+    'data-dir': dataDirFlag(),
   };
 
   async run(): Promise<unknown> {
