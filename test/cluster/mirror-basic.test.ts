@@ -22,6 +22,22 @@ test('mirror module: one primary, VIP, local restart, swap', { skip: netnsSkipRe
   assert.equal(del.code, 0, del.stderr);
   await until(async () => (await host.exec(['ip', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout.includes(`${c.vip}/`), 20_000, 'the VIP to be put back');
   await until(async () => (await c.askVip()) === prim, 10_000, 'the VIP to answer again');
+  // Status and logs through the CLI, as an operator sees them.
+  const st = await c.cli(['status', '--json', '--data-dir', c.dataDir(prim)]);
+  assert.equal(st.code, 0, st.stderr);
+  const sj = JSON.parse(st.stdout) as { local: { node: string; modules: Array<{ state: string; last: { reason: string } | null }> }; peer: { node: string; modules: Array<{ state: string }> } };
+  assert.equal(sj.local.node, prim);
+  assert.equal(sj.local.modules[0]?.state, 'PRIM');
+  assert.ok(sj.local.modules[0]?.last?.reason, 'the last transition has a reason');
+  assert.equal(sj.peer.node, second);
+  assert.equal(sj.peer.modules[0]?.state, 'SECOND');
+  const table = await c.cli(['status', '--data-dir', c.dataDir(prim)]);
+  assert.match(table.stdout, new RegExp(`${prim}\\s+mirror\\s+PRIM\\s+primary`));
+  const logs = await c.cli(['logs', 'mirror', '-n', '200', '--data-dir', c.dataDir(prim)]);
+  assert.match(logs.stdout, /STARTING_PRIM -> (PRIM|ALONE)/, 'transitions with reasons are in the log');
+  assert.match(logs.stdout, /app run: started/, 'the supervisor\'s events are in the log');
+  const peerLogs = await c.cli(['logs', 'mirror', '--node', second, '--data-dir', c.dataDir(prim)]);
+  assert.match(peerLogs.stdout, /-> SECOND/, 'the peer\'s log through the peer API');
   // Swap on command.
   const swap = await c.cli(['swap', 'mirror', '--data-dir', c.dataDir(prim)]);
   assert.equal(swap.code, 0, swap.stderr);
