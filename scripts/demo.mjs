@@ -40,6 +40,20 @@ Run it again as root:  sudo npm run demo`);
   process.exit(0);
 }
 
+// The tools the test hosts need: installed from Debian's packages when missing (as CI does).
+const TOOLS = { ip: 'iproute2', nft: 'nftables', ping: 'iputils-ping', arping: 'iputils-arping', nsenter: 'util-linux', mount: 'mount', pgrep: 'procps', openssl: 'openssl', curl: 'curl' };
+const missing = Object.entries(TOOLS).filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+if (missing.length) {
+  step(`Installing the missing system packages: ${[...new Set(missing)].join(' ')}`);
+  const env2 = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env: env2 });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...new Set(missing)], { stdio: 'inherit', env: env2 });
+  if (r.status !== 0) {
+    console.error('could not install them: install these packages and run the demo again');
+    process.exit(1);
+  }
+}
+
 const { createTestNet } = await import(join(root, 'dist/test/harness/index.js'));
 const cleanups = [];
 const t = { after: (f) => cleanups.push(f) };
@@ -85,7 +99,7 @@ try {
   hamod(['status', '--data-dir', join(cdir, 'n1')]);
   if (!prim) throw new Error('the module did not reach PRIM/SECOND');
 
-  const curl = async () => (await client.exec(['curl', '-s', '-m', '1', `http://${vip}:8080/`])).stdout.trim();
+  const curl = async (timeout = '1') => (await client.exec(['curl', '-s', '-m', timeout, `http://${vip}:8080/`])).stdout.trim();
   step(`5. The VIP ${vip} answers from the primary (${prim})`);
   console.log(`$ curl http://${vip}:8080/   (from the client host)\n${await curl()}`);
 
@@ -107,8 +121,8 @@ Press Enter here to crash the primary host (${prim}) and watch the takeover; Ctr
   const t0 = Date.now();
   await net.killHost(prim === 'n1' ? n1 : n2);
   let answer = '';
-  while (Date.now() - t0 < 20_000 && !answer.includes(`on ${other}`)) answer = await curl().catch(() => '');
-  console.log(`the VIP answers from ${other} ${Date.now() - t0} ms after the crash (probe with a 1 s curl timeout):\n${answer}`);
+  while (Date.now() - t0 < 20_000 && !answer.includes(`on ${other}`)) answer = await curl('0.2').catch(() => '');
+  console.log(`the VIP answers from ${other} ${Date.now() - t0} ms after the crash (curl every ~20 ms, 0.2 s timeout):\n${answer}`);
   hamod(['status', '--data-dir', join(cdir, other)]);
   if (process.stdin.isTTY) {
     console.log('\nTry more commands (see above); press Enter or Ctrl-C to stop and remove the demo cluster.');
