@@ -81,6 +81,7 @@ try {
   hamod(['cluster', 'init', '--name', 'demo', '--node', `n1=${n1.address}`, '--node', `n2=${n2.address}`, '--witness', client.address, '--out', cdir]);
   start(client, ['witness', '--data-dir', join(cdir, 'witness')]);
   const appData = `/var/lib/hamod-demo-${net.runId}`;
+  cleanups.unshift(() => rmSync(appData, { recursive: true, force: true })); // runs last, after the hosts are gone
   for (const h of [n1, n2]) await h.mountTmpfs(appData, '16m');
   start(n1, ['agent', '--data-dir', join(cdir, 'n1')]);
   start(n2, ['agent', '--data-dir', join(cdir, 'n2')]);
