@@ -46,13 +46,12 @@ export function validateSchema(src: YamlSource, bag: DiagnosticBag): boolean {
     const key = `${e.instancePath}|${e.keyword}|${JSON.stringify(e.params)}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    // A union type (integer|string) with a pattern: report the pattern only when the value is a string.
-    mapError(src, e, path, bag, errors);
+    mapError(src, e, path, bag);
   }
   return false;
 }
 
-function mapError(src: YamlSource, e: AjvError, path: PathSegment[], bag: DiagnosticBag, all: AjvError[]): void {
+function mapError(src: YamlSource, e: AjvError, path: PathSegment[], bag: DiagnosticBag): void {
   const file = src.file;
   const actualValue = valueAt(src.value, path);
   const at = (p: PathSegment[], which: 'key' | 'value' = 'value') => ({ file, ...locate(src, p, which), field: fieldName(p) });
@@ -99,9 +98,6 @@ function mapError(src: YamlSource, e: AjvError, path: PathSegment[], bag: Diagno
     }
     case 'pattern':
     case 'format': {
-      if (e.params.propertyName !== undefined || e.instancePath.length > 0 && all.some((o) => o.keyword === 'propertyNames' && o.instancePath === e.instancePath) && typeof actualValue !== 'string') {
-        // A key name that breaks the pattern.
-      }
       const propName = e.params.propertyName as string | undefined;
       const p = propName !== undefined ? [...path, propName] : path;
       const shown = propName ?? actualValue;

@@ -39,10 +39,12 @@ export async function materialize(L: Layout, m: ModuleInstance): Promise<Install
   const buf = readFileSync(L.bundle(m.bundleDigest));
   if (digestOf(buf) !== m.bundleDigest) throw new Error(`bundle ${m.bundleDigest} of module ${m.name} is corrupt on disk`);
   const dir = L.extracted(m.name, m.bundleDigest);
-  if (!existsSync(dir)) {
+  const source = L.bundle(m.bundleDigest);
+  let opened;
+  if (existsSync(dir)) opened = openBundle(buf, { source });
+  else {
     mkdirSync(L.moduleDir(m.name), { recursive: true });
-    await extractBundleSafely(buf, dir, { source: L.bundle(m.bundleDigest) });
+    opened = await extractBundleSafely(buf, dir, { source }); // verifies, then extracts
   }
-  const opened = openBundle(buf, { source: L.bundle(m.bundleDigest) });
   return { plan: (opened.manifest as unknown as { plan: CompiledPlan }).plan, bundleDir: dir };
 }
