@@ -13,7 +13,8 @@ const files = [];
     else if (name.endsWith('.test.js')) files.push(p);
   }
 })(root);
-const filters = process.argv.slice(2);
+// Filters may name source paths too (`test/cluster/jepsen`, `test/cluster/x.test.ts`).
+const filters = process.argv.slice(2).map((f) => f.replace(/^(\.\/)?(dist\/)?test\//, '').replace(/\.ts$/, '.js'));
 const selected = filters.length ? files.filter((f) => filters.some((s) => relative(root, f).includes(s))) : files;
 if (selected.length === 0) {
   console.error('no test files found: run `npm run build` first');

@@ -15,6 +15,7 @@ import Logs from './logs.js';
 import ModuleAdd from './module/add.js';
 import Prim from './prim.js';
 import Restart from './restart.js';
+import Resync from './resync.js';
 import Second from './second.js';
 import Start from './start.js';
 import Status from './status.js';
@@ -40,6 +41,7 @@ export const COMMANDS = {
   'module:add': ModuleAdd,
   prim: Prim,
   restart: Restart,
+  resync: Resync,
   second: Second,
   start: Start,
   status: Status,

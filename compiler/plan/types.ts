@@ -124,7 +124,7 @@ export const DEFAULTS = {
   maxErrors: { count: 10, window: '10m' },
   heartbeatInterval: '100ms',
   heartbeatTimeout: '600ms',
-  zoneSize: '64KiB',
+  zoneSize: '4KiB',
   replicationTimeout: '2s',
   defaultWeight: 1,
 } as const;

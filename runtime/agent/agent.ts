@@ -19,10 +19,13 @@ import { loadConfig, saveConfig } from './config-store.js';
 import { ControlServer } from './control-server.js';
 import { acceptBundle, checkInstance, materialize } from './install.js';
 import { layout, type Layout } from './layout.js';
-import { MirrorRunner, type ModuleStatus } from './mirror-runner.js';
+import { MirrorRunner, type ModuleStatus, type ReplicationEvents } from './mirror-runner.js';
+import type { PlanReplication } from '../../compiler/plan/types.js';
 import { PeerLink } from './peer-link.js';
 import { FenceGuard } from './fence-guard.js';
 import { readFileSync } from 'node:fs';
+import { ModuleReplication, type AttachRequest, type ReplicationProgress } from '../replication/module-replication.js';
+import { replBinary } from '../replication/daemon.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -158,11 +161,30 @@ export class Agent {
       moduleState: (name) => this.#runners.get(name)?.state.phase.name ?? null,
       registry: this.#registry,
       ...(this.#fence ? { fence: this.#fence } : {}),
+      ...(plan.replication ? { replication: (ev) => this.#replicationFor(m.name, plan.replication!, plan.replication!.directories.map((d) => resolveString(d.path, m.params)), log, ev) } : {}),
     });
     this.#runners.set(m.name, runner);
     await runner.start();
     // The link may have reported the peer before this module existed.
     if (this.#link?.liveness.liveness === 'up') runner.dispatch({ type: 'peerUp' });
+  }
+
+  #replicationFor(module: string, plan: PlanReplication, dirs: string[], log: ModuleLog, ev: ReplicationEvents): ModuleReplication {
+    const self = this.#config.nodes.find((n) => n.name === this.#creds.nodeName)!;
+    const peer = peerOf(this.#config, self.name)!;
+    return new ModuleReplication({
+      module, plan, dirs, stateDir: this.L.moduleDir(module),
+      bin: replBinary((l) => log.event(l)),
+      secret: this.#creds.secret,
+      listenAddress: self.addresses[0]!,
+      peerAddress: peer.addresses[0]!,
+      peer: {
+        attach: async (name, req) => (await this.#peerClient!.call('/v1/replication/attach', { module: name, req }, { timeoutMs: 15_000 })) as { ok: boolean; reason?: string },
+        progress: async (name) => (await this.#peerClient!.call('/v1/replication/progress', { module: name }, { timeoutMs: 3000 })) as ReplicationProgress,
+      },
+      log: (l) => log.event(l),
+      ...ev,
+    });
   }
 
   // ---- the peer API (mutual TLS)
@@ -183,6 +205,24 @@ export class Agent {
       const module = String(b.module ?? '');
       if (!/^[a-z][a-z0-9-]{0,62}$/.test(module)) return { lines: [] };
       return { lines: await readLog(this.L.logs, module, { lines: Math.min(Number(b.lines) || 100, 100_000) }) };
+    });
+    s.route('POST', '/v1/replication/attach', async (body) => {
+      const b = body as { module?: unknown; req?: AttachRequest };
+      const r = this.#runners.get(String(b.module ?? ''))?.replication;
+      const req = b.req;
+      if (!r) return { ok: false, reason: 'module not replicated here' };
+      if (!req || typeof req.attachId !== 'string' || !/^[0-9a-f]{16}$/.test(req.attachId) || !Array.isArray(req.endpoints)) return { ok: false, reason: 'bad request' };
+      return r.attachFromPeer({ attachId: req.attachId, full: req.full === true, endpoints: req.endpoints.map((e) => ({ index: Number(e.index), port: Number(e.port) })) });
+    });
+    s.route('POST', '/v1/replication/bandwidth', async (body) => {
+      const b = body as { module?: unknown; bytesPerSec?: unknown };
+      const bps = b.bytesPerSec === null ? null : Number(b.bytesPerSec);
+      if (bps !== null && (!Number.isInteger(bps) || bps <= 0)) return { ok: false, message: 'bad bandwidth' };
+      return this.setResyncBandwidth(String(b.module ?? ''), bps, false);
+    });
+    s.route('POST', '/v1/replication/progress', async (body) => {
+      const r = this.#runners.get(String((body as { module?: unknown }).module ?? ''))?.replication;
+      return r ? r.progress() : { role: 'none', dirs: [] };
     });
     s.route('POST', '/v1/mirror', async (body) => {
       const b = body as { module: string; message: PeerMessage };
@@ -244,6 +284,21 @@ export class Agent {
     if (!r) return { ok: false, message: `module ${module} is not installed on ${this.name}` };
     if (!['start', 'stop', 'forcestop', 'restart', 'swap', 'prim', 'second'].includes(command)) return { ok: false, message: `unknown command ${command}` };
     return r.command(command as Parameters<MirrorRunner['command']>[0], force);
+  }
+
+  /** Reintegration bandwidth cap of a module (bytes/s, null: the module's setting), here and on the peer. */
+  async setResyncBandwidth(module: string, bytesPerSec: number | null, alsoPeer: boolean): Promise<{ ok: boolean; message: string }> {
+    const r = this.#runners.get(module)?.replication;
+    if (!r) return { ok: false, message: `module ${module} replicates nothing on ${this.name}` };
+    r.setBandwidth(bytesPerSec);
+    const what = bytesPerSec === null ? "the module's setting" : `${(bytesPerSec / 1048576).toFixed(1)} MiB/s`;
+    if (!alsoPeer || !this.#peerClient) return { ok: true, message: `reintegration bandwidth of ${module}: ${what} on ${this.name}` };
+    try {
+      await this.#peerClient.call('/v1/replication/bandwidth', { module, bytesPerSec }, { timeoutMs: 3000 });
+      return { ok: true, message: `reintegration bandwidth of ${module}: ${what} (both nodes; applies from the next reintegration)` };
+    } catch (e) {
+      return { ok: true, message: `reintegration bandwidth of ${module}: ${what} on ${this.name} only (peer: ${(e as Error).message})` };
+    }
   }
 
   async peerCommand(module: string, command: string, force: boolean): Promise<{ ok: boolean; message: string }> {

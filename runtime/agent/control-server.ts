@@ -62,6 +62,13 @@ export class ControlServer {
           if (typeof b.bundle !== 'string') return send(400, { error: 'bundle (base64) is required' });
           return send(200, await a.addModule(Buffer.from(b.bundle, 'base64'), b.params ?? {}));
         }
+        case 'POST /v1/replication/bandwidth': {
+          const b = body as { module?: unknown; bytesPerSec?: unknown };
+          const bps = b.bytesPerSec === null ? null : Number(b.bytesPerSec);
+          if (typeof b.module !== 'string' || (bps !== null && (!Number.isInteger(bps) || bps <= 0))) return send(400, { error: 'module and bytesPerSec (a positive integer or null) are required' });
+          const r = await a.setResyncBandwidth(b.module, bps, true);
+          return send(r.ok ? 200 : 409, r);
+        }
         case 'GET /v1/logs': {
           const module = url.searchParams.get('module') ?? '';
           if (!/^[a-z][a-z0-9-]{0,62}$/.test(module)) return send(400, { error: 'bad module name' });

@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import { CheckerRunner } from './checker-runner.js';
 import type { Clock } from './clock.js';
 import { loadModuleState, saveModuleState } from './module-state-store.js';
+import type { ModuleReplication } from '../replication/module-replication.js';
+import type { Generation } from '../mirror/types.js';
 
 export interface LeaseClient {
   request(module: string, req: { sentAt: number; generation: { id: string; supersedes: readonly string[] }; committed: boolean }): Promise<MirrorEvent>;
@@ -46,6 +48,15 @@ export interface MirrorRunnerDeps {
   registry?: GroupRegistry;
   /** The fencing watchdog that enforces the authority deadline if this agent cannot. */
   fence?: FenceGuard;
+  /** The replication layer of the module's directories (null: the module replicates nothing). */
+  replication?: (events: ReplicationEvents) => ModuleReplication;
+}
+
+export interface ReplicationEvents {
+  onInSync: () => void;
+  onOutOfSync: (reason: string) => void;
+  onResyncDone: (generationId: string) => void;
+  onResyncFailed: (reason: string) => void;
 }
 
 export interface ModuleStatus {
@@ -59,6 +70,8 @@ export interface ModuleStatus {
   last: { from: string; to: string; reason: string; at: string } | null;
   data: { generation: string; status: string };
   replication: string;
+  /** Replicated directories: state and reintegration progress (null: nothing replicated). */
+  sync: ReturnType<ModuleReplication['summary']> | null;
   vip: boolean;
   peerPresent: boolean;
   checkers: ReturnType<CheckerRunner['status']>;
@@ -78,7 +91,11 @@ export class MirrorRunner {
   #closed = false;
   readonly #replies: Array<(r: { ok: boolean; message: string }) => void> = [];
   readonly #history: TransitionRecord[] = [];
-  #warnedReplication = false;
+  readonly #repl: ModuleReplication | null;
+  /** Why the replication layer cannot serve as primary (the application is then not started). */
+  #replBroken: string | null = null;
+  /** The generation a running resync (receiving side) brings us to. */
+  #resyncTo: Generation | null = null;
   #readiness: AbortController | null = null;
   /** The VIP was just added by an addVip effect (a promotion): the next start need not re-add it. */
   #vipFresh = false;
@@ -102,6 +119,23 @@ export class MirrorRunner {
         this.#checkers.daemonExited(service, describeExit(info));
       },
     });
+    this.#repl = deps.replication
+      ? deps.replication({
+          onInSync: () => this.dispatch({ type: 'replInSync' }),
+          onOutOfSync: (reason) => this.dispatch({ type: 'replOutOfSync', reason }),
+          onResyncDone: (id) => {
+            const to = this.#resyncTo;
+            if (to && to.id === id) {
+              this.#resyncTo = null;
+              this.dispatch({ type: 'resyncDone', generation: to });
+            }
+          },
+          onResyncFailed: (reason) => {
+            this.#resyncTo = null;
+            this.dispatch({ type: 'resyncFailed', reason });
+          },
+        })
+      : null;
     this.#checkers = new CheckerRunner({
       plan: deps.plan, params: deps.params, bundleDir: deps.bundleDir, env: deps.env, clock: deps.clock, log: deps.log,
       daemonAlive: (s) => this.#app.daemonAlive(s),
@@ -115,8 +149,10 @@ export class MirrorRunner {
   }
 
   async start(): Promise<void> {
-    // A previous run may have crashed while primary: its VIP must not stay up behind our back.
+    // A previous run may have crashed while primary: its VIP must not stay up behind our back, and
+    // its replication mounts (a dead daemon's FUSE mount) must go.
     await this.#vips(false);
+    await this.#repl?.init();
     this.#beat = setInterval(() => this.dispatch({ type: 'heartbeatDue' }), this.#d.heartbeatIntervalMs);
     this.dispatch({ type: 'heartbeatDue' });
     if (this.#d.plan.failover.autoStart) this.dispatch({ type: 'command', command: 'start', force: false });
@@ -144,7 +180,7 @@ export class MirrorRunner {
         const { state, effects } = transition(this.#state, event, this.#ctx());
         this.#state = state;
         for (const e of effects) await this.#execute(e);
-        this.#nullReplication(event);
+        this.#replicationLevel(event);
       }
     } finally {
       this.#busy = false;
@@ -206,6 +242,12 @@ export class MirrorRunner {
         return;
       case 'startApp': {
         const role = e.role;
+        if (role === 'primary' && this.#replBroken !== null) {
+          const reason = `replication layer unavailable: ${this.#replBroken}`;
+          log.event(`not starting the application: ${reason}`);
+          queueMicrotask(() => this.dispatch({ type: 'appStartFailed', role, reason }));
+          return;
+        }
         // A local restart keeps the VIP up; make sure it really is (it may have been removed).
         if (role === 'primary' && this.#state.vip && !this.#vipFresh) await this.#vips(true);
         this.#vipFresh = false;
@@ -254,37 +296,59 @@ export class MirrorRunner {
       case 'releaseLease':
         void this.#d.witness?.release(this.name, e.upTo);
         return;
-      case 'setReplication':
-        this.#replicationNotice();
+      case 'setReplication': {
+        if (!this.#repl) return;
+        try {
+          await this.#repl.setMode(e.mode, e.generation.id);
+          this.#replBroken = null;
+        } catch (err) {
+          this.#replBroken = (err as Error).message;
+          log.event(`replication mode ${e.mode} failed: ${this.#replBroken}`);
+          if (e.mode === 'receive') queueMicrotask(() => this.dispatch({ type: 'resyncFailed', reason: this.#replBroken ?? 'replication layer unavailable' }));
+        }
         return;
+      }
       case 'beginResync': {
-        // Without a replication layer there is nothing to copy: the resync completes at once.
-        this.#replicationNotice();
         const to = e.to;
-        queueMicrotask(() => this.dispatch({ type: 'resyncDone', generation: to }));
+        if (!this.#repl) {
+          // Nothing is replicated: there is nothing to copy.
+          queueMicrotask(() => this.dispatch({ type: 'resyncDone', generation: to }));
+          return;
+        }
+        this.#resyncTo = to;
+        log.event(`reintegration from the primary: ${e.full ? 'full (checksums of every zone)' : 'changed zones only'}, to generation ${to.id}`);
+        this.#repl.beginResync(to.id, e.full);
         return;
       }
       case 'abortResync':
+        this.#resyncTo = null;
+        this.#repl?.abortResync();
         return;
     }
   }
 
   /**
-   * Stand-in for the replication layer (not in this agent yet): with nothing to copy, a secondary
-   * that reports SECOND with our data is in sync as soon as it says so.
+   * Level-triggered facts of the replication layer the machine must not miss: "in sync" reported
+   * while the machine could not take it yet. A module without replicated directories is in sync as
+   * soon as the peer reports SECOND with our data.
    */
-  #nullReplication(event: MirrorEvent): void {
-    if (event.type !== 'peerMessage' || this.#state.replInSync) return;
+  #replicationLevel(event: MirrorEvent): void {
+    if (this.#state.replInSync) return;
     const p = this.#state.phase.name;
-    if ((p === 'ALONE' || p === 'PRIM' || p === 'STARTING_PRIM') && event.message.phase === 'SECOND' && event.message.data.gen.id === this.#state.data.gen.id) {
+    if (p !== 'ALONE' && p !== 'PRIM' && p !== 'STARTING_PRIM') return;
+    if (this.#repl) {
+      const dirs = this.#repl.progress().dirs;
+      if (event.type !== 'replInSync' && dirs.length > 0 && dirs.every((x) => x.link === 'insync')) this.dispatch({ type: 'replInSync' });
+      return;
+    }
+    if (event.type === 'peerMessage' && event.message.phase === 'SECOND' && event.message.data.gen.id === this.#state.data.gen.id) {
       this.dispatch({ type: 'replInSync' });
     }
   }
 
-  #replicationNotice(): void {
-    if (this.#warnedReplication || !this.#d.plan.replication) return;
-    this.#warnedReplication = true;
-    this.#d.log.event('WARNING: this agent has no replication layer yet: the replicated directories are NOT copied to the peer');
+  /** The replication layer (primary side asks, secondary side answers through the peer API). */
+  get replication(): ModuleReplication | null {
+    return this.#repl;
   }
 
   async #vips(up: boolean): Promise<void> {
@@ -327,6 +391,7 @@ export class MirrorRunner {
       last: s.last ? rec(s.last) : null,
       data: { generation: s.data.gen.id, status: s.data.status },
       replication: s.replication.mode,
+      sync: this.#repl ? this.#repl.summary() : null,
       vip: s.vip,
       peerPresent: s.peer.present,
       checkers: this.#checkers.status(),
@@ -343,6 +408,7 @@ export class MirrorRunner {
     const role = this.#app.running;
     if (role) await this.#app.stop(role, false);
     if (this.#state.vip) await this.#vips(false);
+    await this.#repl?.close();
     await this.#d.witness?.release(this.name, this.#d.clock.now());
   }
 }

@@ -2,7 +2,7 @@
 // agents and witness started as real processes in their hosts' network and mount namespaces, the
 // example mirror module built and installed. Everything is removed after the test.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -30,16 +30,19 @@ export interface Cluster {
   /** GET / on the VIP from the client host: the node that answered, or null. */
   askVip: () => Promise<string | null>;
   monitor: Monitor;
-  /** The application's data directory (a tmpfs in each node's mount namespace). */
+  /** The application's data directory (the same path on both nodes; replicated). */
   appData: string;
+  /** Where a node's application data really is on the machine's disk (bind-mounted at appData in
+   * the node; read it here to see the node's copy without going through the node's mounts). */
+  diskOf: (node: 'n1' | 'n2') => string;
   /** Pid of the agent process of a node (or of the witness) as last started, null when not running. */
   agentPid: (node: 'n1' | 'n2' | 'witness') => number | null;
   /** Kills the witness process (SIGKILL): from then on no witness answers. */
   killWitness: () => void;
   /** Waits until a node's agent answers on its control socket. */
   waitAgent: (node: 'n1' | 'n2', timeoutMs?: number) => Promise<void>;
-  /** A crashed host boots again: links up, run-time addresses (the VIP) gone, its app tmpfs mounted again,
-   * its agent started (same data dir). */
+  /** A crashed host boots again: links up, run-time addresses (the VIP) gone, its application data
+   * (on disk) bind-mounted again, its agent started (same data dir). */
   reviveNode: (node: 'n1' | 'n2') => Promise<void>;
   /** Pids of the example application's processes running in a node (found by its network namespace). */
   appPids: (node: 'n1' | 'n2') => number[];
@@ -135,7 +138,16 @@ export class Monitor {
   }
 }
 
-export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 2; witness?: boolean } = {}): Promise<Cluster> {
+export interface ClusterOptions {
+  networks?: 1 | 2;
+  witness?: boolean;
+  /** Module directory to build and install (default modules/mirror). It must take `vip`, `port` and `data_dir`. */
+  moduleDir?: string;
+  /** Extra `--set NAME=VALUE` for `module add`. */
+  params?: Record<string, string>;
+}
+
+export async function startMirrorCluster(t: TestContext, opts: ClusterOptions = {}): Promise<Cluster> {
   const net = await createTestNet({ hosts: ['n1', 'n2', 'w'], networks: opts.networks ?? 1, mountNamespace: true, t });
   const [n1, n2, w] = net.hosts as [TestHost, TestHost, TestHost];
   const root = mkdtempSync(join(tmpdir(), 'hamod-cluster-'));
@@ -155,7 +167,16 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
   const init = await cli(['cluster', 'init', '--name', 'test', '--node', `n1=${addrs(n1)}`, '--node', `n2=${addrs(n2)}`, ...(opts.witness === false ? [] : ['--witness', w.address]), '--out', root]);
   if (init.code !== 0) throw new Error(`cluster init failed: ${init.stderr}`);
   const dataDir = (node: 'n1' | 'n2') => join(root, node);
-  for (const h of [n1, n2]) await h.mountTmpfs(appData, '16m');
+  // Each node's application data lives on the machine's disk (root/nX-app), bind-mounted at the same
+  // path in the node's mount namespace: it survives a host crash, as a disk would.
+  const diskOf = (node: 'n1' | 'n2') => join(root, `${node}-app`);
+  const mountData = async (node: 'n1' | 'n2') => {
+    const h = node === 'n1' ? n1 : n2;
+    mkdirSync(diskOf(node), { recursive: true, mode: 0o755 });
+    await h.execOk(['mkdir', '-p', appData]);
+    await h.execOk(['mount', '--bind', diskOf(node), appData]);
+  };
+  for (const n of ['n1', 'n2'] as const) await mountData(n);
   const startProc = (host: TestHost, name: string, args: string[]) => {
     const child = host.spawn([process.execPath, BIN, ...args], { env });
     const out = createWriteStream(join(root, `${name}.log`), { flags: 'a' });
@@ -168,10 +189,10 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
   startAgent('n1');
   startAgent('n2');
   for (const n of ['n1', 'n2'] as const) await until(() => existsSync(join(dataDir(n), 'control.sock')), 15_000, `agent ${n} to start`);
-  const build = await cli(['build', join(PACKAGE_ROOT, 'modules/mirror'), '--out', join(root, 'bundles'), '--json']);
+  const build = await cli(['build', opts.moduleDir ?? join(PACKAGE_ROOT, 'modules/mirror'), '--out', join(root, 'bundles'), '--json']);
   if (build.code !== 0) throw new Error(`build failed: ${build.stderr}`);
   const vip = net.spareAddress(0);
-  const add = await cli(['module', 'add', JSON.parse(build.stdout).path, '--set', `vip=${vip}`, '--set', `port=${APP_PORT}`, '--set', `data_dir=${appData}`, '--data-dir', dataDir('n1')]);
+  const add = await cli(['module', 'add', JSON.parse(build.stdout).path, '--set', `vip=${vip}`, '--set', `port=${APP_PORT}`, '--set', `data_dir=${appData}`, ...Object.entries(opts.params ?? {}).flatMap(([k, v]) => ['--set', `${k}=${v}`]), '--data-dir', dataDir('n1')]);
   if (add.code !== 0) throw new Error(`module add failed: ${add.stderr}`);
   const status = async (node: 'n1' | 'n2') => {
     try {
@@ -225,7 +246,7 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
     for (const l of JSON.parse(r.stdout) as Array<{ ifname: string; addr_info?: Array<{ local?: string; prefixlen?: number }> }>) {
       for (const a of l.addr_info ?? []) if (a.local === vip) await h.execOk(['ip', 'addr', 'del', `${vip}/${a.prefixlen}`, 'dev', l.ifname]);
     }
-    await h.mountTmpfs(appData, '16m');
+    await mountData(node);
     startAgent(node);
     await waitAgent(node);
   };
@@ -294,7 +315,7 @@ export async function startMirrorCluster(t: TestContext, opts: { networks?: 1 | 
   };
   const cluster: Cluster = {
     net, root, vip, hosts: { n1, n2, w }, dataDir, startAgent, status, cli, phases, waitFor, askVip, monitor: new Monitor(phases, sample, () => ({ n1: liveAppPids('n1'), n2: liveAppPids('n2') })),
-    appData, agentPid, killWitness, waitAgent, reviveNode, appPids, liveAppPids, vipOn, startVipProbe,
+    appData, diskOf, agentPid, killWitness, waitAgent, reviveNode, appPids, liveAppPids, vipOn, startVipProbe,
   };
   return cluster;
 }
@@ -340,7 +361,7 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs: n
  * A started cluster with the monitor running, once one node is PRIM, the other SECOND, and the VIP
  * answers from the primary: the common start of every scenario.
  */
-export async function startedPair(t: TestContext, opts: Parameters<typeof startMirrorCluster>[1] = {}): Promise<{ c: Cluster; prim: 'n1' | 'n2'; second: 'n1' | 'n2' }> {
+export async function startedPair(t: TestContext, opts: ClusterOptions = {}): Promise<{ c: Cluster; prim: 'n1' | 'n2'; second: 'n1' | 'n2' }> {
   const c = await startMirrorCluster(t, opts);
   c.monitor.start();
   t.after(() => c.monitor.stop());
