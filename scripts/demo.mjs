@@ -82,7 +82,14 @@ try {
   start(client, ['witness', '--data-dir', join(cdir, 'witness')]);
   const appData = `/var/lib/hamod-demo-${net.runId}`;
   cleanups.unshift(() => rmSync(appData, { recursive: true, force: true })); // runs last, after the hosts are gone
-  for (const h of [n1, n2]) await h.mountTmpfs(appData, '16m');
+  // Each node's application data on this machine's disk, bind-mounted at the same path in the node.
+  const diskOf = (h) => join(work, `${h.name}-app`);
+  const mountData = async (h) => {
+    mkdirSync(diskOf(h), { recursive: true });
+    await h.execOk(['mkdir', '-p', appData]);
+    await h.execOk(['mount', '--bind', diskOf(h), appData]);
+  };
+  for (const h of [n1, n2]) await mountData(h);
   start(n1, ['agent', '--data-dir', join(cdir, 'n1')]);
   start(n2, ['agent', '--data-dir', join(cdir, 'n2')]);
   await sleep(1500);
@@ -100,9 +107,15 @@ try {
   hamod(['status', '--data-dir', join(cdir, 'n1')]);
   if (!prim) throw new Error('the module did not reach PRIM/SECOND');
 
-  const curl = async (timeout = '1') => (await client.exec(['curl', '-s', '-m', timeout, `http://${vip}:8080/`])).stdout.trim();
-  step(`5. The VIP ${vip} answers from the primary (${prim})`);
+  const curl = async (timeout = '1', post = false) => (await client.exec(['curl', '-s', '-m', timeout, ...(post ? ['-X', 'POST'] : []), `http://${vip}:8080/`])).stdout.trim();
+  step(`5. The VIP ${vip} answers from the primary (${prim}); each POST is a write to the replicated directory`);
   console.log(`$ curl http://${vip}:8080/   (from the client host)\n${await curl()}`);
+  for (let i = 0; i < 3; i++) console.log(`$ curl -X POST http://${vip}:8080/\n${await curl('2', true)}`);
+  const secHost = prim === 'n1' ? n2 : n1;
+  console.log(`\nOn the secondary (${secHost.name}) the same file is already there, read-only for applications:`);
+  console.log(`$ wc -l ${appData}/visits.log\n${(await secHost.exec(['wc', '-l', `${appData}/visits.log`])).stdout.trim()}`);
+  const ro = await secHost.exec(['sh', '-c', `echo x >> ${appData}/visits.log`]);
+  console.log(`$ echo x >> ${appData}/visits.log\n${ro.stderr.trim() || '(written?!)'}`);
 
   const enter = (h) => `nsenter --net=${h.netnsPath}`;
   if (process.stdin.isTTY) {
@@ -123,7 +136,16 @@ Press Enter here to crash the primary host (${prim}) and watch the takeover; Ctr
   await net.killHost(prim === 'n1' ? n1 : n2);
   let answer = '';
   while (Date.now() - t0 < 20_000 && !answer.includes(`on ${other}`)) answer = await curl('0.2').catch(() => '');
-  console.log(`the VIP answers from ${other} ${Date.now() - t0} ms after the crash (curl every ~20 ms, 0.2 s timeout):\n${answer}`);
+  console.log(`the VIP answers from ${other} ${Date.now() - t0} ms after the crash (curl every ~20 ms, 0.2 s timeout), with every visit recorded before the crash:\n${answer}`);
+  console.log(`$ curl -X POST http://${vip}:8080/\n${await curl('2', true)}`);
+  hamod(['status', '--data-dir', join(cdir, other)]);
+
+  step(`7. ${prim} boots again: it is reintegrated (only the changed zones are sent) and becomes the secondary`);
+  const crashed = prim === 'n1' ? n1 : n2;
+  await net.reviveHost(crashed);
+  await mountData(crashed);
+  start(crashed, ['agent', '--data-dir', join(cdir, prim)]);
+  hamod(['resync', 'mirror', '--watch', '--timeout', '60', '--data-dir', join(cdir, other)], { allowFail: true });
   hamod(['status', '--data-dir', join(cdir, other)]);
   if (process.stdin.isTTY) {
     console.log('\nTry more commands (see above); press Enter or Ctrl-C to stop and remove the demo cluster.');

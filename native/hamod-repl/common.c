@@ -5,6 +5,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fnmatch.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,6 +14,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,7 +25,8 @@ const char *hr_op_names[OP__MAX] = {
 	[OP_MKDIR] = "mkdir", [OP_UNLINK] = "unlink", [OP_RMDIR] = "rmdir", [OP_SYMLINK] = "symlink",
 	[OP_RENAME] = "rename", [OP_LINK] = "link", [OP_SETXATTR] = "setxattr",
 	[OP_REMOVEXATTR] = "removexattr", [OP_FALLOCATE] = "fallocate", [OP_FSYNCDIR] = "fsyncdir",
-	[OP_PING] = "ping",
+	[OP_PING] = "ping", [OP_STAT] = "stat", [OP_LIST] = "list", [OP_HASH] = "hash", [OP_RMTREE] = "rmtree",
+	[OP_LOGREAD] = "logread", [OP_RESETLOG] = "resetlog",
 };
 
 /* ---- HMAC-SHA256 with precomputed inner/outer states (SHA-NI via OpenSSL's SHA256_*). ---- */
@@ -360,5 +365,196 @@ int hr_spin_readable(int fd, int us)
 		if (r > 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || r == 0) return 1;
 		hr_cpu_relax();
 	} while (hr_now_ns() < end);
+	return 0;
+}
+
+/* ---- directory entries (reintegration) ---- */
+
+int hr_ent_encode(char *buf, size_t cap, int dfd, const char *name, const char *outname)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0) return -errno;
+	struct hr_ent_hdr h = {
+		.mode = st.st_mode, .uid = st.st_uid, .gid = st.st_gid, .nlink = (uint32_t)st.st_nlink,
+		.size = (uint64_t)st.st_size, .rdev = st.st_rdev, .ino = st.st_ino,
+		.atime = st.st_atim.tv_sec, .mtime = st.st_mtim.tv_sec,
+		.atns = (uint32_t)st.st_atim.tv_nsec, .mtns = (uint32_t)st.st_mtim.tv_nsec,
+	};
+	size_t nl = strlen(outname) + 1, pos = sizeof h;
+	h.namelen = (uint32_t)nl;
+	if (pos + nl > cap) return 0;
+	memcpy(buf + pos, outname, nl);
+	pos += nl;
+	if (S_ISLNK(st.st_mode)) {
+		if (pos + 4097 > cap) return 0;
+		ssize_t n = readlinkat(dfd, name, buf + pos, 4096);
+		if (n < 0) return -errno;
+		buf[pos + (size_t)n] = 0;
+		h.linklen = (uint32_t)n + 1;
+		pos += (size_t)n + 1;
+	}
+	char proc[64 + 4096], names[16384];
+	if (*name) snprintf(proc, sizeof proc, "/proc/self/fd/%d/%s", dfd, name);
+	else snprintf(proc, sizeof proc, "/proc/self/fd/%d", dfd);
+	ssize_t ln = (*name ? llistxattr : listxattr)(proc, names, sizeof names);
+	size_t x0 = pos;
+	for (ssize_t i = 0; ln > 0 && i < ln;) {
+		const char *xn = names + i;
+		size_t xl = strlen(xn) + 1;
+		i += (ssize_t)xl;
+		if (pos + xl + 4 > cap) return 0;
+		ssize_t vl = (*name ? lgetxattr : getxattr)(proc, xn, buf + pos + xl + 4, cap - pos - xl - 4);
+		if (vl < 0) {
+			if (errno == ERANGE) return 0;
+			continue; /* vanished meanwhile */
+		}
+		memcpy(buf + pos, xn, xl);
+		uint32_t v32 = (uint32_t)vl;
+		memcpy(buf + pos + xl, &v32, 4);
+		pos += xl + 4 + (size_t)vl;
+	}
+	h.xlen = (uint32_t)(pos - x0);
+	memcpy(buf, &h, sizeof h);
+	return (int)pos;
+}
+
+int hr_ent_decode(const char *buf, size_t len, size_t *pos, struct hr_ent *e)
+{
+	size_t p = *pos;
+	if (p + sizeof e->h > len) return -1;
+	memcpy(&e->h, buf + p, sizeof e->h);
+	p += sizeof e->h;
+	if (e->h.namelen == 0 || (uint64_t)p + e->h.namelen + e->h.linklen + e->h.xlen > len) return -1;
+	e->name = buf + p;
+	if (e->name[e->h.namelen - 1]) return -1;
+	p += e->h.namelen;
+	e->link = e->h.linklen ? buf + p : NULL;
+	if (e->link && e->link[e->h.linklen - 1]) return -1;
+	p += e->h.linklen;
+	e->x = buf + p;
+	p += e->h.xlen;
+	*pos = p;
+	return 0;
+}
+
+const char *hr_ent_xattr(const struct hr_ent *e, const char *name, uint32_t *vlen)
+{
+	size_t i = 0;
+	while (i < e->h.xlen) {
+		const char *xn = e->x + i;
+		size_t xl = strnlen(xn, e->h.xlen - i) + 1;
+		uint32_t vl;
+		if (i + xl + 4 > e->h.xlen) return NULL;
+		memcpy(&vl, e->x + i + xl, 4);
+		if (i + xl + 4 + vl > e->h.xlen) return NULL;
+		if (strcmp(xn, name) == 0) {
+			*vlen = vl;
+			return e->x + i + xl + 4;
+		}
+		i += xl + 4 + vl;
+	}
+	return NULL;
+}
+
+int hr_hash_zones(int fd, uint64_t off, uint64_t len, uint32_t zone, uint8_t *out, char *buf)
+{
+	for (uint64_t z = 0; z * zone < len; z++) {
+		size_t want = (size_t)(len - z * zone < zone ? len - z * zone : zone), got = 0;
+		while (got < want) {
+			ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + z * zone + got));
+			if (n < 0) {
+				if (errno == EINTR) continue;
+				return -errno;
+			}
+			if (n == 0) break;
+			got += (size_t)n;
+		}
+		SHA256((const unsigned char *)buf, got, out + 32 * z);
+	}
+	return 0;
+}
+
+/* ---- include / exclude ---- */
+
+static char **g_inc, **g_exc;
+static int g_ninc, g_nexc;
+
+void hr_filter_add(int include, const char *pattern)
+{
+	char ***a = include ? &g_inc : &g_exc;
+	int *n = include ? &g_ninc : &g_nexc;
+	*a = realloc(*a, sizeof(char *) * (size_t)(*n + 1));
+	(*a)[(*n)++] = strdup(pattern);
+}
+
+int hr_filter_active(void)
+{
+	return g_ninc + g_nexc > 0;
+}
+
+static int pat_match(const char *pat, const char *path)
+{
+	if (strchr(pat, '/')) return fnmatch(pat, path, FNM_PATHNAME) == 0;
+	const char *b = strrchr(path, '/');
+	return fnmatch(pat, b ? b + 1 : path, 0) == 0;
+}
+
+static int any_match(char **pats, int n, const char *path)
+{
+	for (int i = 0; i < n; i++)
+		if (pat_match(pats[i], path)) return 1;
+	return 0;
+}
+
+/* 1 when path or one of its ancestors matches one of pats. */
+static int self_or_ancestor(char **pats, int n, const char *path)
+{
+	if (!n) return 0;
+	char tmp[8192];
+	size_t l = strlen(path);
+	if (l >= sizeof tmp) return 0;
+	memcpy(tmp, path, l + 1);
+	for (size_t i = 0; i < l; i++)
+		if (tmp[i] == '/') {
+			tmp[i] = 0;
+			int m = any_match(pats, n, tmp);
+			tmp[i] = '/';
+			if (m) return 1;
+		}
+	return any_match(pats, n, tmp);
+}
+
+int hr_path_excluded(const char *path, int isdir)
+{
+	if (!*path || (!g_ninc && !g_nexc)) return 0;
+	if (self_or_ancestor(g_exc, g_nexc, path)) return 1;
+	if (!g_ninc || isdir) return 0;
+	return !self_or_ancestor(g_inc, g_ninc, path);
+}
+
+/* ---- change log reset ---- */
+
+int hr_log_reset(const char *path, const char *gen, const char *extra)
+{
+	char tmp[4200], line[512], dirb[4200];
+	if (strlen(path) > 4000) return -ENAMETOOLONG;
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) return -errno;
+	int n = snprintf(line, sizeof line, "BASE %s\n%s", gen, extra ? extra : "");
+	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
+		int e = errno ? errno : EIO;
+		close(fd);
+		unlink(tmp);
+		return -e;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) return -errno;
+	snprintf(dirb, sizeof dirb, "%s", path);
+	int dfd = open(dirname(dirb), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
 	return 0;
 }

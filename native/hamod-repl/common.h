@@ -36,10 +36,18 @@ enum hr_op {
 	OP_FALLOCATE,   /* fh, mode, off, len */
 	OP_FSYNCDIR,    /* p1 */
 	OP_PING,
+	/* reintegration (primary's resync thread -> secondary); replies carry a payload */
+	OP_STAT,        /* p1 -> one entry (hr_ent encoding) */
+	OP_LIST,        /* p1=directory, off=index of the first entry -> entries; ACK off=next index, flags&1=more */
+	OP_HASH,        /* fh (or p1), off, len, mode=zone bytes -> 32-byte SHA-256 per zone (short zone at EOF) */
+	OP_RMTREE,      /* p1: removes the entry, recursively for a directory (ENOENT = 0) */
+	OP_LOGREAD,     /* off -> bytes of the secondary's change log from off; ACK len = file size (0 = none) */
+	OP_RESETLOG,    /* p1=gen: syncfs, then the secondary's change log becomes "BASE gen" (durably) */
 	OP__MAX
 };
 
 #define F_DATASYNC 1u
+#define F_MORE 1u /* ACK of OP_LIST: more entries follow */
 
 /* setattr valid mask on the wire */
 #define HR_SA_MODE 1u
@@ -116,6 +124,45 @@ static inline void hr_cpu_relax(void)
 }
 
 extern const char *hr_op_names[OP__MAX];
+
+/* Directory entry as exchanged by OP_STAT / OP_LIST (and built locally by the primary):
+ * struct hr_ent_hdr | name NUL | symlink target NUL (linklen 0: none) | xattrs
+ * (xlen bytes: repeated name NUL, u32 value length, value). */
+struct hr_ent_hdr {
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size, rdev, ino;
+	int64_t atime, mtime;
+	uint32_t atns, mtns;
+	uint32_t namelen, linklen, xlen; /* lengths include the NULs */
+} __attribute__((packed));
+
+struct hr_ent {
+	struct hr_ent_hdr h;
+	const char *name, *link, *x;
+};
+
+/* Encodes the entry `name` of directory dfd (name "" = dfd itself) under the name `outname` into
+ * buf. Returns the bytes used, 0 when it does not fit in cap, -errno when it cannot be read. */
+int hr_ent_encode(char *buf, size_t cap, int dfd, const char *name, const char *outname);
+/* Decodes the entry at *pos; 0 or -1 (malformed). */
+int hr_ent_decode(const char *buf, size_t len, size_t *pos, struct hr_ent *e);
+/* Looks up xattr `name` in an entry's blob: value pointer and length, or NULL. */
+const char *hr_ent_xattr(const struct hr_ent *e, const char *name, uint32_t *vlen);
+/* SHA-256 of each zone of [off, off+len) of fd (the last zones short or empty at EOF) into out
+ * (32 bytes per zone). buf: scratch of at least zone bytes. Returns 0 or -errno. */
+int hr_hash_zones(int fd, uint64_t off, uint64_t len, uint32_t zone, uint8_t *out, char *buf);
+
+/* Include/exclude globs (--include/--exclude; fnmatch FNM_PATHNAME on the path relative to the
+ * directory; a pattern without '/' matches the name at any depth; an excluded directory excludes
+ * its subtree; with includes, a non-directory is replicated only when it or an ancestor matches one;
+ * directories are kept unless excluded). */
+void hr_filter_add(int include, const char *pattern);
+int hr_filter_active(void);
+int hr_path_excluded(const char *path, int isdir);
+
+/* Replaces the change log at path by "BASE gen\n" + extra, durably (temp file, fsync, rename,
+ * fsync of the directory). Returns 0 or -errno. */
+int hr_log_reset(const char *path, const char *gen, const char *extra);
 
 int primary_main(int argc, char **argv);
 int secondary_main(int argc, char **argv);

@@ -19,12 +19,15 @@
  * such files are already durable on both sides when they return, so that FSYNC is answered
  * locally and at once (per-inode "dirty" flags tell what an fsync still has to do).
  *
- * Failure: no ACK within --timeout-ms (or a lost/unauthenticated connection, or a different result
- * on the secondary) -> the primary goes ALONE: it stops sending, keeps serving locally, and appends
- * what changes to the change log (--changelog). State lines on stdout: `STATE sync`, `STATE alone
- * REASON`. */
+ * Modes and the mirror (CONTROL.md): the agent drives the daemon through the control socket
+ * (MODE off|hold|alone GEN|sync GEN, ATTACH, DETACH, STATUS). Every mutating operation passes
+ * gate_enter() (off: EROFS; hold: wait; sync: wait unless an in-sync mirror is attached; alone:
+ * go). An operation that the attached mirror did not acknowledge identically is recorded in the
+ * change log and then passes ack_gate() before it is answered: in alone mode at once, otherwise
+ * it is HELD until `MODE alone NEWGEN` (answered) or `MODE off` (EROFS). A failure of an in-sync
+ * mirror prints OUTOFSYNC and holds every later mutating operation the same way. */
 #define FUSE_USE_VERSION 34
-#include "common.h"
+#include "primary.h"
 
 #include <fuse_lowlevel.h>
 
@@ -47,12 +50,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
-
-#define PATHCAP 8192
-#define ZONE_SHIFT 16 /* change-log zones of 64 KiB */
 
 /* ------------------------------------------------------------------------------------------ */
 /* inodes */
@@ -68,24 +69,46 @@ struct pinode {
 	char *name; /* one name (the last seen); NULL when unknown (unlinked) */
 	int is_symlink;
 	atomic_int dirty_data, dirty_meta, dirty_remote;
-	pthread_mutex_t wmu;
 };
 
 struct pfile {
 	int fd;
 	uint64_t rid; /* id of the secondary's handle; 0 = not open remotely */
+	uint64_t rep; /* mirror epoch the handle belongs to */
 	int flags;
-	int sync;      /* O_DSYNC (1) or O_SYNC (2) */
+	int sync;     /* O_DSYNC (1) or O_SYNC (2) */
+	int excl;     /* excluded path (or unlinked before a mirror came): local only */
 	struct pinode *in;
 };
 
 #define HBUCKETS 65536
 static struct pinode *g_hash[HBUCKETS];
 static struct pinode g_root;
+int g_rootfd = -1;
 static pthread_mutex_t g_tmu = PTHREAD_MUTEX_INITIALIZER; /* hash, nlookup, refs, parent, name */
-static pthread_mutex_t g_nsmu = PTHREAD_MUTEX_INITIALIZER; /* namespace order: path+send+local */
+pthread_mutex_t g_nsmu = PTHREAD_MUTEX_INITIALIZER;       /* namespace order: path+send+local */
 static atomic_uint_fast64_t g_next_rid = 1;
 static const double TIMEOUT_S = 1.0;
+
+/* Per-inode write lock, striped by (dev, ino) so that the resync can take it for inodes the
+ * kernel never looked up (no pinode). */
+#define NSTRIPES 1024
+static pthread_mutex_t g_stripes[NSTRIPES];
+
+pthread_mutex_t *ino_lock(dev_t d, ino_t i)
+{
+	return &g_stripes[(unsigned)(((uint64_t)i * 0x9E3779B97F4A7C15ull ^ (uint64_t)d) >> 20) % NSTRIPES];
+}
+
+static pthread_mutex_t *WMU(struct pinode *n)
+{
+	return ino_lock(n->dev, n->ino);
+}
+
+uint64_t next_rid(void)
+{
+	return g_next_rid++;
+}
 
 static struct pinode *IN(fuse_ino_t ino)
 {
@@ -114,7 +137,6 @@ static void maybe_free_locked(struct pinode *n)
 		struct pinode *p = n->parent;
 		close(n->fd);
 		free(n->name);
-		pthread_mutex_destroy(&n->wmu);
 		free(n);
 		if (p) p->refs--;
 		n = p;
@@ -208,7 +230,6 @@ static int do_lookup(struct pinode *dir, const char *name, struct fuse_entry_par
 		n->ino = e->attr.st_ino;
 		n->is_symlink = S_ISLNK(e->attr.st_mode);
 		n->dirty_data = n->dirty_meta = n->dirty_remote = 1; /* unknown: an fsync does everything */
-		pthread_mutex_init(&n->wmu, NULL);
 		unsigned s = hslot(n->dev, n->ino);
 		n->hnext = g_hash[s];
 		g_hash[s] = n;
@@ -228,13 +249,116 @@ static struct pinode *find_child_locked(struct pinode *dir, const char *name)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* replication state, connections */
+/* modes, mirror state, events */
+
+enum { MODE_OFF, MODE_HOLD, MODE_ALONE, MODE_SYNC };
+static const char *const MODE_NAMES[] = {"off", "hold", "alone", "sync"};
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER; /* mode, gen, hold, mirror transitions */
+static pthread_cond_t g_mode_cv;
+static atomic_int g_mode = MODE_HOLD;
+atomic_int g_mir = MIR_NONE;
+atomic_uint_fast64_t g_epoch;
+static atomic_int g_hold;                 /* OUTOFSYNC: unmirrored operations wait */
+static char g_gen[96] = "-", g_hold_gen[96], g_last_reason[256] = "control";
+static int g_oos_reported;
+static int g_auto_alone;                  /* --peer without --control: the old automatic ALONE */
+static atomic_int g_resync_busy;
+atomic_uint_fast64_t g_rs_done, g_rs_total, g_rs_sent;
+/* Readers: a mutating operation from its gate to its log record. Writer: the resync when the
+ * mirror goes live / in sync (so that no operation straddles the switch unrecorded). */
+static pthread_rwlock_t g_live_rw;
+static pthread_mutex_t g_out_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void ev(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&g_out_mu);
+	vprintf(fmt, ap);
+	putchar('\n');
+	fflush(stdout);
+	pthread_mutex_unlock(&g_out_mu);
+	va_end(ap);
+}
+
+const char *cur_gen(void)
+{
+	return g_gen;
+}
+
+int mirror_alive(uint64_t ep)
+{
+	return g_epoch == ep && g_mir != MIR_NONE;
+}
+
+/* Gate of every mutating operation, before anything is sent or applied. 0 or -EROFS. */
+static int gate_enter(void)
+{
+	int m = g_mode;
+	if (!g_hold && (m == MODE_ALONE || (m == MODE_SYNC && g_mir == MIR_INSYNC))) return 0;
+	int r = 0;
+	pthread_mutex_lock(&g_mu);
+	for (;;) {
+		m = g_mode;
+		if (m == MODE_OFF) {
+			r = -EROFS;
+			break;
+		}
+		if (!g_hold && (m == MODE_ALONE || (m == MODE_SYNC && g_mir == MIR_INSYNC))) break;
+		if (m == MODE_SYNC && !g_oos_reported) {
+			g_oos_reported = 1;
+			ev("OUTOFSYNC %s", g_hold ? g_last_reason : g_mir == MIR_NONE ? "no mirror attached" : "mirror not in sync yet");
+		}
+		pthread_cond_wait(&g_mode_cv, &g_mu);
+	}
+	pthread_mutex_unlock(&g_mu);
+	return r;
+}
+
+/* After an operation that the mirror did not acknowledge (already applied locally and recorded):
+ * 0 = answer it now (alone), -EROFS = mode off; otherwise wait (held). */
+static int ack_gate(void)
+{
+	if (g_mode == MODE_ALONE && !g_hold) return 0;
+	int r;
+	pthread_mutex_lock(&g_mu);
+	for (;;) {
+		if (g_mode == MODE_OFF) {
+			r = -EROFS;
+			break;
+		}
+		if (g_mode == MODE_ALONE && !g_hold) {
+			r = 0;
+			break;
+		}
+		pthread_cond_wait(&g_mode_cv, &g_mu);
+	}
+	pthread_mutex_unlock(&g_mu);
+	return r;
+}
+
+static void live_rd(void)
+{
+	pthread_rwlock_rdlock(&g_live_rw);
+}
+
+static void live_un(void)
+{
+	pthread_rwlock_unlock(&g_live_rw);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* connections */
 
 struct waiter {
 	struct waiter *next;
-	uint64_t seq;
+	uint64_t seq, ep;
 	int done, lost, res;
 	pthread_cond_t cv;
+	char *rbuf; /* reply payload (resync requests) */
+	size_t rcap, rlen;
+	struct hr_hdr ack;
 };
 
 struct pconn {
@@ -245,23 +369,26 @@ struct pconn {
 	uint64_t seq;
 	int reading; /* a waiter is reading ACKs */
 	int up;
+	char *rx;    /* ACK payload buffer (used by the reader) */
 };
 
-static struct pconn g_conns[HR_MAX_CONNS];
-static int g_nconns = 3;
-static atomic_int g_alone;
-static int g_timeout_ms = 2000;
+static struct pconn g_conns[HR_MAX_CONNS + 1];
+int g_nconns = 3;
+int g_timeout_ms = 2000;
+uint32_t g_zone = 4096;
 static int g_spin_us = 50; /* --spin-us: adaptive polling, see spin_worker (0: libfuse loop) */
 static uint8_t g_secret[256];
 static size_t g_secret_len;
-static char g_peer_host[128];
-static int g_peer_port;
 static pthread_condattr_t g_cvattr;
 
 /* change log */
 static int g_log_fd = -1;
+char g_changelog_path[PATH_MAX + 64];
 static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int g_log_unsynced;
+static atomic_uint_fast64_t g_log_records;
+static char g_base[96] = "none";
+static int g_log_clean_at_start;
 
 /* profile counters */
 static atomic_uint_fast64_t st_w_last_end, st_w_gap, st_w_gap_n;
@@ -272,14 +399,16 @@ static volatile sig_atomic_t g_dump;
 static void dump_stats(void)
 {
 	uint64_t n = st_w_n ? st_w_n : 1;
-	printf("STATS primary writes=%llu avg_us: gap_between_writes(kernel+app)=%.1f send+mac=%.1f local=%.1f wait_after_local=%.1f total=%.1f | "
-	       "fsync=%llu fast=%llu local_us=%.1f remote_us=%.1f | other_ops=%llu avg_us=%.1f\n",
-	       (unsigned long long)st_w_n, st_w_gap_n ? st_w_gap / 1e3 / st_w_gap_n : 0.0, st_w_send / 1e3 / n, st_w_local / 1e3 / n, st_w_wait / 1e3 / n,
-	       st_w_total / 1e3 / n, (unsigned long long)st_fsync_n, (unsigned long long)st_fsync_fast,
-	       st_fsync_n ? st_fsync_local / 1e3 / st_fsync_n : 0.0, st_fsync_n ? st_fsync_remote / 1e3 / st_fsync_n : 0.0,
-	       (unsigned long long)st_ops_n, st_ops_n ? st_ops_ns / 1e3 / st_ops_n : 0.0);
-	fflush(stdout);
+	ev("STATS primary writes=%llu avg_us: gap_between_writes(kernel+app)=%.1f send+mac=%.1f local=%.1f wait_after_local=%.1f total=%.1f | "
+	   "fsync=%llu fast=%llu local_us=%.1f remote_us=%.1f | other_ops=%llu avg_us=%.1f",
+	   (unsigned long long)st_w_n, st_w_gap_n ? st_w_gap / 1e3 / st_w_gap_n : 0.0, st_w_send / 1e3 / n, st_w_local / 1e3 / n,
+	   st_w_wait / 1e3 / n, st_w_total / 1e3 / n, (unsigned long long)st_fsync_n, (unsigned long long)st_fsync_fast,
+	   st_fsync_n ? st_fsync_local / 1e3 / st_fsync_n : 0.0, st_fsync_n ? st_fsync_remote / 1e3 / st_fsync_n : 0.0,
+	   (unsigned long long)st_ops_n, st_ops_n ? st_ops_ns / 1e3 / st_ops_n : 0.0);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* change log */
 
 static void log_escape(char *out, size_t cap, const char *s)
 {
@@ -294,7 +423,7 @@ static void log_escape(char *out, size_t cap, const char *s)
 
 static void clog_line(const char *fmt, ...)
 {
-	char line[3 * PATHCAP];
+	char line[3 * PATHCAP + 64];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof line - 1, fmt, ap);
@@ -306,12 +435,43 @@ static void clog_line(const char *fmt, ...)
 	if (g_log_fd >= 0 && write(g_log_fd, line, (size_t)n) != n)
 		fprintf(stderr, "hamod-repl: change log write failed: %s\n", strerror(errno));
 	g_log_unsynced = 1;
+	if (line[1] == ' ' && (line[0] == 'W' || line[0] == 'T' || line[0] == 'N')) g_log_records++;
 	pthread_mutex_unlock(&g_log_mu);
 }
 
 static void clog_sync(void)
 {
+	pthread_mutex_lock(&g_log_mu);
 	if (g_log_fd >= 0 && atomic_exchange(&g_log_unsynced, 0)) fdatasync(g_log_fd);
+	pthread_mutex_unlock(&g_log_mu);
+}
+
+char *clog_read(off_t from, size_t *len)
+{
+	int fd = open(g_changelog_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return NULL;
+	struct stat st;
+	fstat(fd, &st);
+	size_t n = st.st_size > from ? (size_t)(st.st_size - from) : 0, got = 0;
+	char *b = malloc(n + 1);
+	while (got < n) {
+		ssize_t r = pread(fd, b + got, n - got, from + (off_t)got);
+		if (r <= 0) break;
+		got += (size_t)r;
+	}
+	close(fd);
+	b[got] = 0;
+	*len = got;
+	return b;
+}
+
+static off_t clog_size(void)
+{
+	struct stat st;
+	pthread_mutex_lock(&g_log_mu);
+	off_t s = fstat(g_log_fd, &st) == 0 ? st.st_size : 0;
+	pthread_mutex_unlock(&g_log_mu);
+	return s;
 }
 
 /* Records a namespace/metadata change ("N op path [path2]"). */
@@ -327,45 +487,84 @@ static void clog_ns(const char *op, const char *p1, const char *p2)
 	}
 }
 
-/* Zones already recorded (dev, ino, zone): a zone is written to the log once per ALONE period. */
-struct zent {
-	struct zent *next;
+/* Zones already recorded since the log's BASE: a bitmap per (inode, 32768-zone chunk); reset with
+ * the log. */
+struct zchunk {
+	struct zchunk *next;
 	dev_t dev;
 	ino_t ino;
-	uint64_t zone;
+	uint64_t chunk;
+	uint8_t bits[4096];
 };
-#define ZBUCKETS 65536
-static struct zent *g_zones[ZBUCKETS];
+#define ZBUCKETS 4096
+static struct zchunk *g_zones[ZBUCKETS];
 
 static int zone_mark(dev_t d, ino_t i, uint64_t z)
 {
-	unsigned s = (unsigned)(((i * 31 + z) * 0x9E3779B97F4A7C15ull) >> 40) % ZBUCKETS;
-	for (struct zent *e = g_zones[s]; e; e = e->next)
-		if (e->dev == d && e->ino == i && e->zone == z) return 0;
-	struct zent *e = malloc(sizeof *e);
-	e->dev = d;
-	e->ino = i;
-	e->zone = z;
-	e->next = g_zones[s];
-	g_zones[s] = e;
+	uint64_t c = z >> 15;
+	unsigned s = (unsigned)(((i * 31 + c) * 0x9E3779B97F4A7C15ull) >> 40) % ZBUCKETS;
+	struct zchunk *e = g_zones[s];
+	while (e && !(e->dev == d && e->ino == i && e->chunk == c)) e = e->next;
+	if (!e) {
+		e = calloc(1, sizeof *e);
+		e->dev = d;
+		e->ino = i;
+		e->chunk = c;
+		e->next = g_zones[s];
+		g_zones[s] = e;
+	}
+	unsigned b = (unsigned)(z & 32767);
+	if (e->bits[b >> 3] & (1u << (b & 7))) return 0;
+	e->bits[b >> 3] |= (uint8_t)(1u << (b & 7));
 	return 1;
 }
 
-/* Records a data change of [off, off+len) of inode n as 64 KiB zones ("W path off len"). */
+static void zones_reset_locked(void)
+{
+	for (int s = 0; s < ZBUCKETS; s++)
+		while (g_zones[s]) {
+			struct zchunk *e = g_zones[s];
+			g_zones[s] = e->next;
+			free(e);
+		}
+}
+
+/* Records a data change of [off, off+len) of inode n: one line "W path off len" covering the zones
+ * not yet recorded since BASE (nothing when all were).
+ *
+ * ORDERING: callers append this record only AFTER the local write has completed. A resync reads
+ * the log, then copies the recorded zones under the per-inode lock; were the record appended
+ * before the local write, the resync could copy the zone's old content and the write would be
+ * lost on the secondary. With the record after the write, any resync that sees the record reads
+ * the zone after the write. A resync that reads the log before the record is appended cannot
+ * miss it either: mirror_go_live() takes g_live_rw for writing, and every unmirrored mutating
+ * operation holds it for reading from before its local write until after its record, so the
+ * resync's final read of the log (at the switch) contains every such record, and every later
+ * operation goes to the mirror itself. */
 static void clog_data(struct pinode *n, uint64_t off, uint64_t len)
 {
 	if (!len) return;
 	char p[PATHCAP], e[3 * PATHCAP];
-	uint64_t z0 = off >> ZONE_SHIFT, z1 = (off + len - 1) >> ZONE_SHIFT;
-	int any = 0;
+	uint64_t z0 = off / g_zone, z1 = (off + len - 1) / g_zone, first = UINT64_MAX, last = 0;
 	pthread_mutex_lock(&g_log_mu);
-	for (uint64_t z = z0; z <= z1; z++) any |= zone_mark(n->dev, n->ino, z);
+	for (uint64_t z = z0; z <= z1; z++)
+		if (zone_mark(n->dev, n->ino, z)) {
+			if (first == UINT64_MAX) first = z;
+			last = z;
+		}
 	pthread_mutex_unlock(&g_log_mu);
-	if (!any) return;
+	if (first == UINT64_MAX) return;
 	if (get_path(n, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)n->ino);
 	log_escape(e, sizeof e, *p ? p : ".");
-	clog_line("W %s %llu %llu", e, (unsigned long long)(z0 << ZONE_SHIFT),
-		  (unsigned long long)((z1 - z0 + 1) << ZONE_SHIFT));
+	clog_line("W %s %llu %llu", e, (unsigned long long)(first * g_zone), (unsigned long long)((last - first + 1) * g_zone));
+}
+
+static void clog_trunc(struct pinode *n, uint64_t size)
+{
+	char p[PATHCAP], e[3 * PATHCAP];
+	if (get_path(n, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)n->ino);
+	log_escape(e, sizeof e, p);
+	clog_line("T %s %llu", e, (unsigned long long)size);
 }
 
 static void clog_meta(struct pinode *n, const char *what)
@@ -375,15 +574,58 @@ static void clog_meta(struct pinode *n, const char *what)
 	clog_ns(what, p, NULL);
 }
 
-static void go_alone(const char *fmt, ...)
+/* New log "BASE gen" (+ OPEN: this daemon is running), durably; the zone marks start over. */
+static int clog_reset(const char *gen)
+{
+	char extra[64];
+	snprintf(extra, sizeof extra, "OPEN %lld\n", (long long)time(NULL));
+	pthread_mutex_lock(&g_log_mu);
+	int r = hr_log_reset(g_changelog_path, gen, extra);
+	if (!r) {
+		int fd = open(g_changelog_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd >= 0) {
+			close(g_log_fd);
+			g_log_fd = fd;
+		}
+		zones_reset_locked();
+		g_log_records = 0;
+		g_log_unsynced = 0;
+		snprintf(g_base, sizeof g_base, "%s", gen);
+	}
+	pthread_mutex_unlock(&g_log_mu);
+	return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* mirror: failure, requests */
+
+static void set_alone_locked(const char *gen, const char *reason)
+{
+	snprintf(g_gen, sizeof g_gen, "%s", gen);
+	if (g_hold && strcmp(g_hold_gen, gen) != 0) g_hold = 0;
+	clog_line("ALONE %lld %s %s", (long long)time(NULL), gen, reason);
+	clog_sync(); /* durable before any operation goes on alone */
+	g_mode = MODE_ALONE;
+	pthread_cond_broadcast(&g_mode_cv);
+}
+
+void mirror_fail(uint64_t ep, const char *fmt, ...)
 {
 	char reason[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	if (atomic_exchange(&g_alone, 1)) return;
-	for (int i = 0; i < g_nconns; i++) {
+	for (char *p = reason; *p; p++)
+		if (*p == '\n') *p = ' ';
+	pthread_mutex_lock(&g_mu);
+	if (ep != g_epoch || g_mir == MIR_NONE) {
+		pthread_mutex_unlock(&g_mu);
+		return;
+	}
+	int was = g_mir;
+	g_mir = MIR_NONE;
+	for (int i = 0; i <= g_nconns; i++) {
 		struct pconn *c = &g_conns[i];
 		if (c->up) shutdown(c->ch.fd, SHUT_RDWR);
 		pthread_mutex_lock(&c->pmu);
@@ -394,23 +636,34 @@ static void go_alone(const char *fmt, ...)
 		c->pending = NULL;
 		pthread_mutex_unlock(&c->pmu);
 	}
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	clog_line("ALONE %lld %s", (long long)now.tv_sec, reason);
-	clog_sync();
-	printf("STATE alone %s\n", reason);
-	fflush(stdout);
+	snprintf(g_last_reason, sizeof g_last_reason, "%s", reason);
+	if (was == MIR_INSYNC) {
+		g_oos_reported = 1;
+		if (g_auto_alone) {
+			set_alone_locked("auto", reason);
+			ev("STATE alone %s", reason);
+		} else {
+			if (g_mode != MODE_OFF && strncmp(reason, "detached", 8) != 0) {
+				g_hold = 1;
+				snprintf(g_hold_gen, sizeof g_hold_gen, "%s", g_gen);
+			}
+			ev("OUTOFSYNC %s", reason);
+		}
+	} else {
+		ev("RESYNCFAILED %s", reason);
+	}
+	pthread_cond_broadcast(&g_mode_cv);
+	pthread_mutex_unlock(&g_mu);
 }
 
-/* ACKs are read by the waiting FUSE threads themselves (leader/follower): the first waiter of a
+/* ACKs are read by the waiting threads themselves (leader/follower): the first waiter of a
  * connection becomes its reader, completes whichever waiter each ACK belongs to, and hands the
  * reader role over when its own ACK has come. With one request in flight (iodepth 1) the thread
  * that sent the request reads its own answer: no thread handoff, one wakeup less per operation. */
 static int read_one_ack(struct pconn *c)
 {
 	struct hr_hdr h;
-	char buf[256];
-	if (hr_recv(&c->ch, &h, buf, sizeof buf) < 0) return -1;
+	if (hr_recv(&c->ch, &h, c->rx, HR_MAX_PAYLOAD) < 0) return -1;
 	if (h.op != OP_ACK) {
 		errno = EPROTO;
 		return -1;
@@ -421,6 +674,11 @@ static int read_one_ack(struct pconn *c)
 			struct waiter *w = *pp;
 			*pp = w->next;
 			w->res = h.res;
+			w->ack = h;
+			if (w->rbuf) {
+				w->rlen = h.paylen < w->rcap ? h.paylen : w->rcap;
+				memcpy(w->rbuf, c->rx, w->rlen);
+			}
 			w->done = 1;
 			pthread_cond_signal(&w->cv);
 			break;
@@ -429,48 +687,56 @@ static int read_one_ack(struct pconn *c)
 	return 0;
 }
 
-/* Sends a request; returns 0 when sent (wait for it with rpc_wait), -1 when alone / not sent.
- * w == NULL: fire and forget (the ACK is dropped). */
-static int rpc_start(struct waiter *w, int ci, struct hr_hdr *h, const struct iovec *pay, int npay)
+/* Sends a request; returns 0 when sent (wait for it with rpc_wait), -1 when not sent (no live
+ * mirror). ep == 0: an application operation (needs a live mirror: RESYNC or INSYNC); else a
+ * resync request of that epoch. w == NULL: fire and forget (the ACK is dropped). */
+static int rpc_start(struct waiter *w, int ci, struct hr_hdr *h, const struct iovec *pay, int npay, uint64_t ep)
 {
-	if (g_alone) return -1;
+	int app = ep == 0;
+	if (app ? g_mir < MIR_RESYNC : !mirror_alive(ep)) return -1;
+	if (app) ep = g_epoch;
 	struct pconn *c = &g_conns[ci];
 	pthread_mutex_lock(&c->smu);
 	h->seq = ++c->seq;
+	pthread_mutex_lock(&c->pmu);
+	if (!c->up || g_epoch != ep || (app ? g_mir < MIR_RESYNC : g_mir == MIR_NONE)) {
+		pthread_mutex_unlock(&c->pmu);
+		pthread_mutex_unlock(&c->smu);
+		return -1;
+	}
 	if (w) {
 		w->seq = h->seq;
+		w->ep = ep;
 		w->done = w->lost = 0;
 		w->res = 0;
 		pthread_cond_init(&w->cv, &g_cvattr);
-		pthread_mutex_lock(&c->pmu);
-		if (g_alone) {
-			pthread_mutex_unlock(&c->pmu);
-			pthread_mutex_unlock(&c->smu);
-			pthread_cond_destroy(&w->cv);
-			return -1;
-		}
 		w->next = c->pending;
 		c->pending = w;
-		pthread_mutex_unlock(&c->pmu);
 	}
+	pthread_mutex_unlock(&c->pmu);
 	int r = hr_send(&c->ch, h, pay, npay);
 	pthread_mutex_unlock(&c->smu);
+	if (!app) {
+		uint64_t b = sizeof *h + HR_MAC_LEN;
+		for (int i = 0; i < npay; i++) b += pay[i].iov_len;
+		g_rs_sent += b;
+	}
 	if (r < 0) {
-		go_alone("send on connection %d: %s", ci, strerror(errno)); /* marks w lost */
-		if (w) return 0; /* rpc_wait sees lost */
-		return -1;
+		mirror_fail(ep, "send on connection %d: %s", ci, strerror(errno)); /* marks w lost */
+		return w ? 0 : -1; /* rpc_wait sees lost */
 	}
 	return 0;
 }
 
-/* Waits for the ACK: 0 with *res = the secondary's result, or -1 when lost (now alone). */
-static int rpc_wait(struct waiter *w, int ci, int *res)
+/* Waits for the ACK: 0 with *res = the secondary's result, or -1 when lost (mirror detached). */
+static int rpc_wait(struct waiter *w, int ci, int *res, int timeout_ms)
 {
 	struct pconn *c = &g_conns[ci];
 	struct timespec dl;
+	if (timeout_ms <= 0) timeout_ms = g_timeout_ms;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += g_timeout_ms / 1000;
-	dl.tv_nsec += (long)(g_timeout_ms % 1000) * 1000000L;
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
 	if (dl.tv_nsec >= 1000000000L) {
 		dl.tv_sec++;
 		dl.tv_nsec -= 1000000000L;
@@ -478,29 +744,38 @@ static int rpc_wait(struct waiter *w, int ci, int *res)
 	pthread_mutex_lock(&c->pmu);
 	int timed_out = 0, ioerr = 0;
 	while (!w->done) {
-		if (!c->reading && !g_alone) {
+		if (!c->reading && g_epoch == w->ep && g_mir != MIR_NONE) {
 			c->reading = 1;
 			pthread_mutex_unlock(&c->pmu);
 			struct timespec now;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long ms = (dl.tv_sec - now.tv_sec) * 1000L + (dl.tv_nsec - now.tv_nsec) / 1000000L;
 			struct pollfd p = {.fd = c->ch.fd, .events = POLLIN};
-			int pr = ms > 0 ? (hr_spin_readable(c->ch.fd, g_spin_us) ? 1 : poll(&p, 1, (int)ms)) : 0;
+			int pr = ms > 0 ? (hr_spin_readable(c->ch.fd, g_spin_us) ? 1 : poll(&p, 1, (int)(ms < 200 ? ms : 200))) : 0;
 			if (pr == 1 && read_one_ack(c) < 0) ioerr = errno ? errno : EIO;
 			else if (pr < 0 && errno != EINTR) ioerr = errno;
 			pthread_mutex_lock(&c->pmu);
 			c->reading = 0;
 			if (c->pending) pthread_cond_signal(&c->pending->cv); /* someone else may read now */
 			if (ioerr) break;
-			if (pr == 0 && !w->done) {
+			if (pr == 0 && !w->done && ms <= 200) {
 				timed_out = 1;
 				break;
 			}
 			continue;
 		}
-		if (pthread_cond_timedwait(&w->cv, &c->pmu, &dl) == ETIMEDOUT && !w->done) {
-			timed_out = 1;
-			break;
+		struct timespec sl;
+		clock_gettime(CLOCK_MONOTONIC, &sl);
+		sl.tv_nsec += 200000000L; /* re-check who reads now and then */
+		if (sl.tv_nsec >= 1000000000L) sl.tv_sec++, sl.tv_nsec -= 1000000000L;
+		if (sl.tv_sec > dl.tv_sec || (sl.tv_sec == dl.tv_sec && sl.tv_nsec > dl.tv_nsec)) sl = dl;
+		if (pthread_cond_timedwait(&w->cv, &c->pmu, &sl) == ETIMEDOUT && !w->done) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec > dl.tv_sec || (now.tv_sec == dl.tv_sec && now.tv_nsec >= dl.tv_nsec)) {
+				timed_out = 1;
+				break;
+			}
 		}
 	}
 	if (!w->done)
@@ -513,46 +788,92 @@ static int rpc_wait(struct waiter *w, int ci, int *res)
 	*res = w->res;
 	pthread_mutex_unlock(&c->pmu);
 	pthread_cond_destroy(&w->cv);
-	if (ioerr) go_alone("connection %d lost: %s", ci, strerror(ioerr));
-	else if (timed_out) go_alone("timeout: no answer from the secondary within %d ms", g_timeout_ms);
+	if (ioerr) mirror_fail(w->ep, "connection %d lost: %s", ci, strerror(ioerr));
+	else if (timed_out) mirror_fail(w->ep, "timeout: no answer from the secondary within %d ms", timeout_ms);
 	return lost ? -1 : 0;
 }
 
-/* Heartbeat: a PING on every connection every timeout/3 ms, so that a peer lost while the
- * application is idle is noticed (and reported) within the timeout too. */
+int mirror_call(uint64_t ep, int ci, struct hr_hdr *h, const struct iovec *pay, int npay, char *rbuf, size_t rcap,
+		size_t *rlen, struct hr_hdr *ack, int timeout_ms)
+{
+	struct waiter w = {.rbuf = rbuf, .rcap = rcap};
+	int res;
+	if (rpc_start(&w, ci, h, pay, npay, ep) < 0) return -1;
+	if (rpc_wait(&w, ci, &res, timeout_ms) < 0) return -1;
+	if (rlen) *rlen = w.rlen;
+	if (ack) *ack = w.ack;
+	return 0;
+}
+
+void *mirror_start(uint64_t ep, int ci, struct hr_hdr *h, const struct iovec *pay, int npay, char *rbuf, size_t rcap)
+{
+	struct waiter *w = calloc(1, sizeof *w);
+	w->rbuf = rbuf;
+	w->rcap = rcap;
+	if (rpc_start(w, ci, h, pay, npay, ep) < 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+int mirror_finish(void *req, int ci, size_t *rlen, struct hr_hdr *ack, int timeout_ms)
+{
+	struct waiter *w = req;
+	int res, r = rpc_wait(w, ci, &res, timeout_ms);
+	if (r == 0) {
+		if (rlen) *rlen = w->rlen;
+		if (ack) *ack = w->ack;
+	}
+	free(w);
+	return r;
+}
+
+int mirror_post(uint64_t ep, int ci, struct hr_hdr *h, const struct iovec *pay, int npay)
+{
+	return rpc_start(NULL, ci, h, pay, npay, ep);
+}
+
+/* Heartbeat: a PING on every lane every timeout/3 ms while a mirror is live, so that a peer lost
+ * while the application is idle is noticed (and reported) within the timeout too. */
 static void *heartbeat_thread(void *a)
 {
 	(void)a;
 	int period = g_timeout_ms / 3 > 50 ? g_timeout_ms / 3 : 50;
-	while (!g_alone) {
+	for (;;) {
 		usleep((useconds_t)period * 1000);
-		for (int i = 0; i < g_nconns && !g_alone; i++) {
+		for (int i = 0; i < g_nconns && g_mir >= MIR_RESYNC; i++) {
 			struct hr_hdr h = {.op = OP_PING};
-			struct waiter w;
+			struct waiter w = {0};
 			int res;
-			if (rpc_start(&w, i, &h, NULL, 0) == 0) rpc_wait(&w, i, &res);
+			if (rpc_start(&w, i, &h, NULL, 0, 0) == 0) rpc_wait(&w, i, &res, 0);
 		}
 	}
 	return NULL;
 }
 
-/* Completes a replicated operation: sent = rpc_start's result, lres = local result (0/-errno).
- * Returns 1 when the secondary did not apply it identically (caller records it in the log). */
+/* Completes a replicated application operation: sent = rpc_start's result, lres = local result.
+ * Returns 1 when the mirror applied it identically, 0 otherwise (not sent, lost, diverged). */
 static int rpc_finish(int sent, struct waiter *w, int ci, int lres, const char *opname)
 {
 	int rres = 0;
-	if (sent < 0) return lres == 0 ? 1 : 0; /* alone: record successful local changes */
-	if (rpc_wait(w, ci, &rres) < 0) return 1;
+	if (sent < 0) return 0;
+	if (rpc_wait(w, ci, &rres, 0) < 0) return 0;
 	if (rres != lres) {
-		go_alone("diverged: %s local=%d remote=%d", opname, lres, rres);
-		return 1;
+		mirror_fail(w->ep, "diverged: %s local=%d remote=%d (%s)", opname, lres, rres, strerror(rres < 0 ? -rres : rres));
+		return 0;
 	}
-	return 0;
+	return 1;
+}
+
+int data_lane(ino_t i)
+{
+	return g_nconns > 1 ? 1 + (int)(i % (ino_t)(g_nconns - 1)) : 0;
 }
 
 static int data_conn(struct pinode *n)
 {
-	return g_nconns > 1 ? 1 + (int)(n->ino % (ino_t)(g_nconns - 1)) : 0;
+	return data_lane(n->ino);
 }
 
 static void hdr_paths(struct hr_hdr *h, struct iovec *v, int *nv, const char *p1, const char *p2)
@@ -564,6 +885,64 @@ static void hdr_paths(struct hr_hdr *h, struct iovec *v, int *nv, const char *p1
 	if (p2) {
 		h->p2len = (uint32_t)strlen(p2) + 1;
 		v[(*nv)++] = (struct iovec){(void *)p2, h->p2len};
+	}
+}
+
+static int path_excl(const char *path, int isdir)
+{
+	return hr_filter_active() && hr_path_excluded(path, isdir);
+}
+
+static int pf_remote(struct pfile *pf)
+{
+	return !pf->excl && pf->rid && pf->rep == g_epoch && g_mir >= MIR_RESYNC;
+}
+
+#define LOCAL_STRIP (O_CREAT | O_EXCL | O_NOCTTY | O_APPEND | O_DIRECT)
+#define REMOTE_STRIP (O_CREAT | O_EXCL | O_NOCTTY | O_APPEND | O_DIRECT)
+
+/* A file opened while no mirror was live (or under an earlier mirror) gets a handle on the current
+ * mirror when it is first written, synced or changed by handle while a mirror is live (the file
+ * exists there: the namespace phase of the reintegration made it so). */
+static void ensure_remote(struct pfile *pf)
+{
+	if (pf->excl || g_mir < MIR_RESYNC || (pf->rid && pf->rep == g_epoch)) return;
+	char path[PATHCAP];
+	pthread_mutex_lock(&g_nsmu);
+	uint64_t ep = g_epoch;
+	if (g_mir < MIR_RESYNC || (pf->rid && pf->rep == ep)) {
+		pthread_mutex_unlock(&g_nsmu);
+		return;
+	}
+	if (get_path(pf->in, path, sizeof path) < 0) {
+		pthread_mutex_unlock(&g_nsmu);
+		struct stat st;
+		if (fstat(pf->fd, &st) == 0 && st.st_nlink == 0) pf->excl = 1; /* unlinked: nothing to mirror */
+		else mirror_fail(ep, "write to a file without a known path (ino %llu)", (unsigned long long)pf->in->ino);
+		return;
+	}
+	if (path_excl(path, 0)) {
+		pthread_mutex_unlock(&g_nsmu);
+		pf->excl = 1;
+		return;
+	}
+	struct hr_hdr h = {.op = OP_OPEN, .mode = (uint32_t)(pf->flags & ~(REMOTE_STRIP | O_TRUNC))};
+	struct iovec pv[1];
+	int npv = 0;
+	struct waiter w;
+	uint64_t rid = next_rid();
+	h.fh = rid;
+	hdr_paths(&h, pv, &npv, path, NULL);
+	int sent = rpc_start(&w, 0, &h, pv, npv, 0);
+	pthread_mutex_unlock(&g_nsmu);
+	int res;
+	if (sent == 0 && rpc_wait(&w, 0, &res, 0) == 0) {
+		if (res == 0) {
+			pf->rid = rid;
+			pf->rep = w.ep;
+		} else {
+			mirror_fail(w.ep, "open of %s on the secondary: %s", path, strerror(-res));
+		}
 	}
 }
 
@@ -626,6 +1005,21 @@ static int proc_path(char *buf, size_t cap, int fd)
 	return snprintf(buf, cap, "/proc/self/fd/%d", fd);
 }
 
+/* The end of every mutating operation: records it when the mirror did not acknowledge it
+ * (done by the caller before), leaves the live section, and holds it when needed. Returns the
+ * result to answer. */
+static int wants_write_flags(int flags);
+
+static int op_end(int acked, int res)
+{
+	live_un();
+	if (!acked) {
+		int g = ack_gate();
+		if (g) return g;
+	}
+	return res;
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
 {
 	struct pinode *in = IN(ino);
@@ -649,26 +1043,43 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	h.len = v;
 	h.t1s = ts[0].tv_sec, h.t1ns = (uint32_t)ts[0].tv_nsec;
 	h.t2s = ts[1].tv_sec, h.t2ns = (uint32_t)ts[1].tv_nsec;
+	if (v) {
+		int g = gate_enter();
+		if (g) {
+			fuse_reply_err(req, -g);
+			return;
+		}
+	}
 
 	char path[PATHCAP], proc[64];
 	struct iovec pv[2];
-	int npv = 0, ci, sent = -1;
+	int npv = 0, ci, sent = -1, excl = 0;
 	struct waiter w;
-	int by_fh = pf && pf->rid;
+	int by_fh = pf && wants_write_flags(pf->flags);
+	if (by_fh) ensure_remote(pf);
 	if (by_fh) {
 		ci = data_conn(in);
-		h.fh = pf->rid;
-		pthread_mutex_lock(&in->wmu);
+		live_rd();
+		pthread_mutex_lock(WMU(in));
+		excl = pf->excl;
+		if (v && pf_remote(pf)) {
+			h.fh = pf->rid;
+			sent = rpc_start(&w, ci, &h, pv, npv, 0);
+		}
 	} else {
 		ci = 0;
 		pthread_mutex_lock(&g_nsmu);
-	}
-	if (v) {
-		if (by_fh || get_path(in, path, sizeof path) >= 0) {
-			if (!by_fh) hdr_paths(&h, pv, &npv, path, NULL);
-			sent = rpc_start(&w, ci, &h, pv, npv);
-		} else if (!g_alone) {
-			go_alone("setattr on an inode without a known path (ino %llu)", (unsigned long long)in->ino);
+		live_rd();
+		if (v & HR_SA_SIZE) pthread_mutex_lock(WMU(in)); /* ordered with a resync copying this file */
+		if (v) {
+			if (get_path(in, path, sizeof path) >= 0) {
+				if (!(excl = path_excl(path, 0))) {
+					hdr_paths(&h, pv, &npv, path, NULL);
+					sent = rpc_start(&w, ci, &h, pv, npv, 0);
+				}
+			} else if (g_mir >= MIR_RESYNC) {
+				mirror_fail(g_epoch, "setattr on an inode without a known path (ino %llu)", (unsigned long long)in->ino);
+			}
 		}
 	}
 	atomic_store(&in->dirty_meta, 1);
@@ -706,17 +1117,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 			res = utimensat(AT_FDCWD, proc, ts, 0) < 0 ? -errno : 0;
 		}
 	}
-	if (by_fh) pthread_mutex_unlock(&in->wmu);
-	else pthread_mutex_unlock(&g_nsmu);
-	if (v && rpc_finish(sent, &w, ci, res, "setattr")) {
-		if (v & HR_SA_SIZE) {
-			char p[PATHCAP], e[3 * PATHCAP];
-			if (get_path(in, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)in->ino);
-			log_escape(e, sizeof e, p);
-			clog_line("T %s %lld", e, (long long)h.off);
-		}
+	if (by_fh) {
+		pthread_mutex_unlock(WMU(in));
+	} else {
+		if (v & HR_SA_SIZE) pthread_mutex_unlock(WMU(in));
+		pthread_mutex_unlock(&g_nsmu);
+	}
+	int acked = !v || excl || rpc_finish(sent, &w, ci, res, "setattr");
+	if (!acked && (sent == 0 || res == 0)) {
+		if (v & HR_SA_SIZE) clog_trunc(in, (uint64_t)h.off);
 		clog_meta(in, "setattr");
 	}
+	if (v) res = op_end(acked, res);
+	else live_un();
 	if (res) {
 		fuse_reply_err(req, -res);
 		return;
@@ -751,29 +1164,67 @@ static void new_owner(fuse_req_t req, struct pinode *dir, uid_t *u, gid_t *g, mo
 	}
 }
 
+/* Namespace operation prologue: gate, namespace mutex, live section, path(s); sends the frame
+ * unless the path is excluded or unknown. Returns the gate's error (nothing locked) or 0. */
+struct nsop {
+	char p1[PATHCAP], p2[PATHCAP];
+	int r1, r2, sent, excl;
+	struct waiter w;
+};
+
+static int ns_begin(struct nsop *o)
+{
+	int g = gate_enter();
+	if (g) return g;
+	o->sent = -1;
+	o->excl = 0;
+	pthread_mutex_lock(&g_nsmu);
+	live_rd();
+	return 0;
+}
+
+static void ns_send(struct nsop *o, struct hr_hdr *h, const char *p2, const void *data, size_t dlen)
+{
+	struct iovec pv[3];
+	int npv = 0;
+	if (o->r1 < 0 || (p2 && o->r2 < 0)) {
+		if (g_mir >= MIR_RESYNC) mirror_fail(g_epoch, "%s in a directory without a known path", hr_op_names[h->op]);
+		return;
+	}
+	hdr_paths(h, pv, &npv, o->p1, p2);
+	if (data) pv[npv++] = (struct iovec){(void *)data, dlen};
+	o->sent = rpc_start(&o->w, 0, h, pv, npv, 0);
+}
+
+/* Epilogue: after the local syscall, with g_nsmu still held. Returns the result to answer. */
+static int ns_end(struct nsop *o, int res, const char *op, const char *logp1, const char *logp2)
+{
+	pthread_mutex_unlock(&g_nsmu);
+	int acked = o->excl || rpc_finish(o->sent, &o->w, 0, res, op);
+	if (!acked && (o->sent == 0 || res == 0)) clog_ns(op, logp1, logp2);
+	return op_end(acked, res);
+}
+
 static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev,
 		      const char *link)
 {
 	struct pinode *dir = IN(parent);
-	char path[PATHCAP];
 	uid_t u;
 	gid_t g;
 	uint64_t t0 = hr_now_ns();
 	new_owner(req, dir, &u, &g, &mode);
 	int op = link ? OP_SYMLINK : S_ISDIR(mode) ? OP_MKDIR : OP_MKNOD;
 	struct hr_hdr h = {.op = (uint16_t)op, .mode = mode, .uid = u, .gid = g, .rdev = rdev};
-	struct iovec pv[2];
-	int npv = 0, sent = -1;
-	struct waiter w;
 	struct fuse_entry_param e;
-	pthread_mutex_lock(&g_nsmu);
-	int pr = child_path(dir, name, path, sizeof path);
-	if (pr >= 0) {
-		hdr_paths(&h, pv, &npv, path, link);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (!g_alone) {
-		go_alone("create in a directory without a known path");
+	struct nsop o;
+	int gr = ns_begin(&o);
+	if (gr) {
+		fuse_reply_err(req, -gr);
+		return;
 	}
+	o.r1 = child_path(dir, name, o.p1, sizeof o.p1);
+	o.excl = o.r1 >= 0 && path_excl(o.p1, S_ISDIR(mode));
+	if (!o.excl) ns_send(&o, &h, link, NULL, 0);
 	int res;
 	if (op == OP_SYMLINK) res = symlinkat(link, dir->fd, name);
 	else if (op == OP_MKDIR) res = mkdirat(dir->fd, name, mode & 07777);
@@ -781,18 +1232,18 @@ static void make_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	res = res < 0 ? -errno : 0;
 	if (!res && fchownat(dir->fd, name, u, g, AT_SYMLINK_NOFOLLOW) < 0) res = -errno;
 	if (!res && op != OP_SYMLINK) {
-		int o = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(dir->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		char proc[64];
-		proc_path(proc, sizeof proc, o);
-		if (o < 0 || chmod(proc, mode & 07777) < 0) res = -errno;
-		if (o >= 0) close(o);
+		proc_path(proc, sizeof proc, fd);
+		if (fd < 0 || chmod(proc, mode & 07777) < 0) res = -errno;
+		if (fd >= 0) close(fd);
 	}
 	int lerr = res ? -res : do_lookup(dir, name, &e);
-	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, hr_op_names[op])) clog_ns(hr_op_names[op], pr >= 0 ? path : name, link);
+	res = ns_end(&o, res, hr_op_names[op], o.r1 >= 0 ? o.p1 : name, link);
 	st_ops_n++;
 	st_ops_ns += hr_now_ns() - t0;
-	if (lerr) fuse_reply_err(req, lerr);
+	if (res) fuse_reply_err(req, -res);
+	else if (lerr) fuse_reply_err(req, lerr);
 	else fuse_reply_entry(req, &e);
 }
 
@@ -814,20 +1265,18 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int is_dir)
 {
 	struct pinode *dir = IN(parent);
-	char path[PATHCAP];
-	int op = is_dir ? OP_RMDIR : OP_UNLINK, sent = -1, npv = 0;
+	int op = is_dir ? OP_RMDIR : OP_UNLINK;
 	struct hr_hdr h = {.op = (uint16_t)op};
-	struct iovec pv[1];
-	struct waiter w;
 	uint64_t t0 = hr_now_ns();
-	pthread_mutex_lock(&g_nsmu);
-	int pr = child_path(dir, name, path, sizeof path);
-	if (pr >= 0) {
-		hdr_paths(&h, pv, &npv, path, NULL);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (!g_alone) {
-		go_alone("remove in a directory without a known path");
+	struct nsop o;
+	int gr = ns_begin(&o);
+	if (gr) {
+		fuse_reply_err(req, -gr);
+		return;
 	}
+	o.r1 = child_path(dir, name, o.p1, sizeof o.p1);
+	o.excl = o.r1 >= 0 && path_excl(o.p1, is_dir);
+	if (!o.excl) ns_send(&o, &h, NULL, NULL, 0);
 	pthread_mutex_lock(&g_tmu);
 	struct pinode *victim = find_child_locked(dir, name);
 	pthread_mutex_unlock(&g_tmu);
@@ -837,8 +1286,7 @@ static void do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, int i
 		if (victim) clear_name_locked(victim, dir, name);
 		pthread_mutex_unlock(&g_tmu);
 	}
-	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, hr_op_names[op])) clog_ns(hr_op_names[op], pr >= 0 ? path : name, NULL);
+	res = ns_end(&o, res, hr_op_names[op], o.r1 >= 0 ? o.p1 : name, NULL);
 	st_ops_n++;
 	st_ops_ns += hr_now_ns() - t0;
 	fuse_reply_err(req, -res);
@@ -858,19 +1306,28 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		      const char *newname, unsigned int flags)
 {
 	struct pinode *d1 = IN(parent), *d2 = IN(newparent);
-	char p1[PATHCAP], p2[PATHCAP];
 	struct hr_hdr h = {.op = OP_RENAME, .len = flags};
-	struct iovec pv[2];
-	int npv = 0, sent = -1;
-	struct waiter w;
-	pthread_mutex_lock(&g_nsmu);
-	int r1 = child_path(d1, name, p1, sizeof p1), r2 = child_path(d2, newname, p2, sizeof p2);
-	if (r1 >= 0 && r2 >= 0) {
-		hdr_paths(&h, pv, &npv, p1, p2);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (!g_alone) {
-		go_alone("rename in a directory without a known path");
+	struct nsop o;
+	int gr = ns_begin(&o);
+	if (gr) {
+		fuse_reply_err(req, -gr);
+		return;
 	}
+	o.r1 = child_path(d1, name, o.p1, sizeof o.p1);
+	o.r2 = child_path(d2, newname, o.p2, sizeof o.p2);
+	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0) {
+		struct stat st;
+		int isdir = fstatat(d1->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+		int x1 = path_excl(o.p1, isdir), x2 = path_excl(o.p2, isdir);
+		if (x1 != x2) { /* across the include/exclude boundary: applications copy instead */
+			pthread_mutex_unlock(&g_nsmu);
+			live_un();
+			fuse_reply_err(req, EXDEV);
+			return;
+		}
+		o.excl = x1;
+	}
+	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	pthread_mutex_lock(&g_tmu);
 	struct pinode *src = find_child_locked(d1, name), *dst = find_child_locked(d2, newname);
 	pthread_mutex_unlock(&g_tmu);
@@ -884,41 +1341,45 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		if (src) set_name_locked(src, d2, newname);
 		pthread_mutex_unlock(&g_tmu);
 	}
-	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, "rename")) clog_ns("rename", r1 >= 0 ? p1 : name, r2 >= 0 ? p2 : newname);
+	res = ns_end(&o, res, (flags & RENAME_EXCHANGE) ? "exchange" : "rename", o.r1 >= 0 ? o.p1 : name, o.r2 >= 0 ? o.p2 : newname);
 	fuse_reply_err(req, -res);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct pinode *in = IN(ino), *d2 = IN(newparent);
-	char p1[PATHCAP], p2[PATHCAP], proc[64];
+	char proc[64];
 	struct hr_hdr h = {.op = OP_LINK};
-	struct iovec pv[2];
-	int npv = 0, sent = -1;
-	struct waiter w;
 	struct fuse_entry_param e;
-	pthread_mutex_lock(&g_nsmu);
-	int r1 = get_path(in, p1, sizeof p1), r2 = child_path(d2, newname, p2, sizeof p2);
-	if (r1 >= 0 && r2 >= 0) {
-		hdr_paths(&h, pv, &npv, p1, p2);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (!g_alone) {
-		go_alone("link of an inode without a known path");
+	struct nsop o;
+	int gr = ns_begin(&o);
+	if (gr) {
+		fuse_reply_err(req, -gr);
+		return;
 	}
+	o.r1 = get_path(in, o.p1, sizeof o.p1);
+	o.r2 = child_path(d2, newname, o.p2, sizeof o.p2);
+	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0) {
+		int x1 = path_excl(o.p1, 0), x2 = path_excl(o.p2, 0);
+		if (x1 != x2) {
+			pthread_mutex_unlock(&g_nsmu);
+			live_un();
+			fuse_reply_err(req, EXDEV);
+			return;
+		}
+		o.excl = x1;
+	}
+	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	proc_path(proc, sizeof proc, in->fd);
 	int res = linkat(AT_FDCWD, proc, d2->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 	int lerr = res ? -res : do_lookup(d2, newname, &e);
-	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, "link")) clog_ns("link", r1 >= 0 ? p1 : "?", r2 >= 0 ? p2 : newname);
-	if (lerr) fuse_reply_err(req, lerr);
+	res = ns_end(&o, res, "link", o.r1 >= 0 ? o.p1 : "?", o.r2 >= 0 ? o.p2 : newname);
+	if (res) fuse_reply_err(req, -res);
+	else if (lerr) fuse_reply_err(req, lerr);
 	else fuse_reply_entry(req, &e);
 }
 
-#define LOCAL_STRIP (O_CREAT | O_EXCL | O_NOCTTY | O_APPEND | O_DIRECT)
-#define REMOTE_STRIP (O_CREAT | O_EXCL | O_NOCTTY | O_APPEND | O_DIRECT)
-
-static int wants_write(int flags)
+static int wants_write_flags(int flags)
 {
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
@@ -934,7 +1395,6 @@ static struct pfile *new_pfile(struct pinode *in, int fd, int flags)
 }
 
 static int g_sync_direct = 1, g_write_direct = 1;
-static int wants_write(int flags);
 
 /* Files opened for writing get FOPEN_DIRECT_IO (unless --cached-writes): each write() comes to us
  * as is, without the copy into and allocation of the FUSE page cache (the slowest part of the
@@ -945,7 +1405,7 @@ static int wants_write(int flags);
  * reads through such an fd go through the daemon. Files opened read-only keep the page cache. */
 static void set_cache_mode(struct fuse_file_info *fi, struct pfile *pf)
 {
-	if ((pf->sync && g_sync_direct) || (g_write_direct && wants_write(pf->flags))) {
+	if ((pf->sync && g_sync_direct) || (g_write_direct && wants_write_flags(pf->flags))) {
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
 	} else {
@@ -956,10 +1416,10 @@ static void set_cache_mode(struct fuse_file_info *fi, struct pfile *pf)
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pinode *in = IN(ino);
-	char proc[64], path[PATHCAP];
+	char proc[64];
 	int flags = fi->flags;
 	proc_path(proc, sizeof proc, in->fd);
-	if (!wants_write(flags)) {
+	if (!wants_write_flags(flags)) {
 		int fd = open(proc, (flags & ~LOCAL_STRIP) | O_CLOEXEC);
 		if (fd < 0) {
 			fuse_reply_err(req, errno);
@@ -970,38 +1430,61 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	struct hr_hdr h = {.op = OP_OPEN, .mode = (uint32_t)(flags & ~REMOTE_STRIP)};
-	struct iovec pv[1];
-	int npv = 0, sent = -1;
-	struct waiter w;
-	uint64_t rid = 0;
-	pthread_mutex_lock(&g_nsmu);
-	int pr = get_path(in, path, sizeof path);
-	if (pr >= 0 && !g_alone) {
-		rid = h.fh = g_next_rid++;
-		hdr_paths(&h, pv, &npv, path, NULL);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (pr < 0 && !g_alone) {
-		go_alone("open for writing of an inode without a known path");
+	int trunc = !!(flags & O_TRUNC);
+	if (!trunc && g_mode == MODE_OFF) {
+		fuse_reply_err(req, EROFS);
+		return;
 	}
+	struct hr_hdr h = {.op = OP_OPEN, .mode = (uint32_t)(flags & ~REMOTE_STRIP)};
+	uint64_t rid = 0, rep = 0;
+	struct nsop o;
+	if (trunc) {
+		int gr = ns_begin(&o);
+		if (gr) {
+			fuse_reply_err(req, -gr);
+			return;
+		}
+	} else {
+		o.sent = -1;
+		o.excl = 0;
+		pthread_mutex_lock(&g_nsmu);
+		live_rd();
+	}
+	o.r1 = get_path(in, o.p1, sizeof o.p1);
+	o.excl = o.r1 >= 0 && path_excl(o.p1, 0);
+	if (!o.excl && o.r1 >= 0 && g_mir >= MIR_RESYNC) {
+		rid = h.fh = next_rid();
+		ns_send(&o, &h, NULL, NULL, 0);
+		rep = o.sent == 0 ? o.w.ep : 0;
+	} else if (!o.excl && o.r1 < 0 && g_mir >= MIR_RESYNC) {
+		mirror_fail(g_epoch, "open for writing of an inode without a known path");
+	}
+	if (trunc) pthread_mutex_lock(WMU(in)); /* ordered with a resync copying this file */
 	int fd = open(proc, (flags & ~LOCAL_STRIP) | O_CLOEXEC);
 	int res = fd < 0 ? -errno : 0;
+	if (trunc) pthread_mutex_unlock(WMU(in));
 	pthread_mutex_unlock(&g_nsmu);
-	if (flags & O_TRUNC) atomic_store(&in->dirty_data, 1), atomic_store(&in->dirty_remote, 1);
-	if (rpc_finish(sent, &w, 0, res, "open")) {
+	if (trunc) atomic_store(&in->dirty_data, 1), atomic_store(&in->dirty_remote, 1);
+	int acked = o.excl || rpc_finish(o.sent, &o.w, 0, res, "open");
+	if (!acked) {
 		rid = 0;
-		if (flags & O_TRUNC) clog_meta(in, "truncate-open");
+		if (trunc && (o.sent == 0 || res == 0)) clog_trunc(in, 0);
 	}
-	if (sent >= 0 && res && rid) { /* opened remotely only: close it there */
+	if (o.sent == 0 && res && rid && acked) { /* opened remotely only: close it there */
 		struct hr_hdr r = {.op = OP_RELEASE, .fh = rid};
-		rpc_start(NULL, data_conn(in), &r, NULL, 0);
+		rpc_start(NULL, data_conn(in), &r, NULL, 0, 0);
 	}
+	if (trunc) res = op_end(acked, res);
+	else live_un();
 	if (res) {
+		if (fd >= 0) close(fd);
 		fuse_reply_err(req, -res);
 		return;
 	}
 	struct pfile *pf = new_pfile(in, fd, flags);
-	pf->rid = g_alone ? 0 : rid;
+	pf->rid = rid;
+	pf->rep = rep;
+	pf->excl = o.excl;
 	fi->fh = (uintptr_t)pf;
 	set_cache_mode(fi, pf);
 	fuse_reply_open(req, fi);
@@ -1010,26 +1493,26 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
 {
 	struct pinode *dir = IN(parent);
-	char path[PATHCAP];
 	uid_t u;
 	gid_t g;
 	uint64_t t0 = hr_now_ns();
 	new_owner(req, dir, &u, &g, &mode);
 	int flags = fi->flags;
 	struct hr_hdr h = {.op = OP_CREATE, .mode = mode & 07777, .len = (uint64_t)(flags & ~REMOTE_STRIP), .uid = u, .gid = g};
-	struct iovec pv[1];
-	int npv = 0, sent = -1;
-	struct waiter w;
 	struct fuse_entry_param e;
-	uint64_t rid = 0;
-	pthread_mutex_lock(&g_nsmu);
-	int pr = child_path(dir, name, path, sizeof path);
-	if (pr >= 0 && !g_alone) {
-		rid = h.fh = g_next_rid++;
-		hdr_paths(&h, pv, &npv, path, NULL);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (pr < 0 && !g_alone) {
-		go_alone("create in a directory without a known path");
+	uint64_t rid = 0, rep = 0;
+	struct nsop o;
+	int gr = ns_begin(&o);
+	if (gr) {
+		fuse_reply_err(req, -gr);
+		return;
+	}
+	o.r1 = child_path(dir, name, o.p1, sizeof o.p1);
+	o.excl = o.r1 >= 0 && path_excl(o.p1, 0);
+	if (!o.excl) {
+		rid = h.fh = next_rid();
+		ns_send(&o, &h, NULL, NULL, 0);
+		rep = o.sent == 0 ? o.w.ep : 0;
 	}
 	int fd = openat(dir->fd, name, (flags & ~(O_APPEND | O_DIRECT | O_NOCTTY)) | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 			mode & 07777);
@@ -1037,17 +1520,19 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	if (!res && (fchown(fd, u, g) < 0 || fchmod(fd, mode & 07777) < 0)) res = -errno;
 	int lerr = res ? -res : do_lookup(dir, name, &e);
 	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, "create")) {
+	int acked = o.excl || rpc_finish(o.sent, &o.w, 0, res, "create");
+	if (!acked) {
 		rid = 0;
-		clog_ns("create", pr >= 0 ? path : name, NULL);
+		if (o.sent == 0 || res == 0) clog_ns("create", o.r1 >= 0 ? o.p1 : name, NULL);
 	}
+	res = op_end(acked, res);
 	st_ops_n++;
 	st_ops_ns += hr_now_ns() - t0;
 	if (res || lerr) {
 		if (fd >= 0) close(fd);
-		if (sent >= 0 && rid && !g_alone) {
+		if (o.sent == 0 && rid && acked) {
 			struct hr_hdr r = {.op = OP_RELEASE, .fh = rid};
-			rpc_start(NULL, data_conn(dir), &r, NULL, 0);
+			rpc_start(NULL, data_conn(dir), &r, NULL, 0, 0);
 		}
 		fuse_reply_err(req, res ? -res : lerr);
 		return;
@@ -1056,7 +1541,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	/* The RELEASE and WRITEs of this file go on its data connection; the CREATE went on 0 and
 	 * was acknowledged before any of them can be sent. */
 	struct pfile *pf = new_pfile(in, fd, flags);
-	pf->rid = g_alone ? 0 : rid;
+	pf->rid = rid;
+	pf->rep = rep;
+	pf->excl = o.excl;
 	fi->fh = (uintptr_t)pf;
 	set_cache_mode(fi, pf);
 	fuse_reply_create(req, &e, fi);
@@ -1078,6 +1565,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 {
 	struct pinode *in = IN(ino);
 	struct pfile *pf = (struct pfile *)(uintptr_t)fi->fh;
+	int g = gate_enter();
+	if (g) {
+		fuse_reply_err(req, -g);
+		return;
+	}
 	uint64_t t0 = hr_now_ns(), t1, t2;
 	uint64_t last = st_w_last_end;
 	if (last && t0 - last < 100000000ull) {
@@ -1090,12 +1582,17 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	} else if (pf->sync == 1) {
 		atomic_store(&in->dirty_meta, 1);
 	}
+	ensure_remote(pf);
 	int ci = data_conn(in), sent = -1;
 	struct waiter w;
-	struct hr_hdr h = {.op = OP_WRITE, .fh = pf->rid, .off = off};
+	struct hr_hdr h = {.op = OP_WRITE, .off = off};
 	struct iovec pv[1] = {{(void *)buf, size}};
-	pthread_mutex_lock(&in->wmu);
-	if (pf->rid) sent = rpc_start(&w, ci, &h, pv, 1);
+	live_rd();
+	pthread_mutex_lock(WMU(in));
+	if (pf_remote(pf)) {
+		h.fh = pf->rid;
+		sent = rpc_start(&w, ci, &h, pv, 1, 0);
+	}
 	t1 = hr_now_ns();
 	size_t done = 0;
 	int res = 0;
@@ -1112,19 +1609,14 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		}
 		done += (size_t)n;
 	}
-	pthread_mutex_unlock(&in->wmu);
+	pthread_mutex_unlock(WMU(in));
 	t2 = hr_now_ns();
-	int need_log;
-	if (pf->rid) {
-		need_log = rpc_finish(sent, &w, ci, res, "write");
-	} else {
-		need_log = done > 0;
-		if (!g_alone) go_alone("write on a file not open on the secondary");
-	}
-	if (need_log && done) {
+	int acked = pf->excl || rpc_finish(sent, &w, ci, res, "write");
+	if (!acked && done) { /* after the local write: see clog_data */
 		clog_data(in, (uint64_t)off, done);
 		if (pf->sync) clog_sync();
 	}
+	int r2 = op_end(acked, 0);
 	uint64_t t3 = hr_now_ns();
 	st_w_n++;
 	st_w_send += t1 - t0;
@@ -1132,7 +1624,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	st_w_wait += t3 - t2;
 	st_w_total += t3 - t0;
 	st_w_last_end = hr_now_ns();
-	if (done == 0 && res) fuse_reply_err(req, -res);
+	if (r2) fuse_reply_err(req, -r2);
+	else if (done == 0 && res) fuse_reply_err(req, -res);
 	else fuse_reply_write(req, done);
 }
 
@@ -1147,63 +1640,81 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct pinode *in = IN(ino);
 	struct pfile *pf = (struct pfile *)(uintptr_t)fi->fh;
-	if (pf->rid && !g_alone) {
+	if (pf_remote(pf)) {
 		struct hr_hdr h = {.op = OP_RELEASE, .fh = pf->rid};
-		pthread_mutex_lock(&in->wmu);
-		rpc_start(NULL, data_conn(in), &h, NULL, 0);
-		pthread_mutex_unlock(&in->wmu);
+		pthread_mutex_lock(WMU(in));
+		rpc_start(NULL, data_conn(in), &h, NULL, 0, 0);
+		pthread_mutex_unlock(WMU(in));
 	}
 	close(pf->fd);
 	free(pf);
 	fuse_reply_err(req, 0);
 }
 
+/* fsync/fsyncdir by path (a file not open on the secondary, or a directory): sends `h` for the
+ * inode's path on lane 0. Returns rpc_start's result (-1: not sent), -2 for an excluded path. */
+static int send_by_path(struct pinode *in, struct hr_hdr *h, struct waiter *w)
+{
+	char path[PATHCAP];
+	struct iovec pv[1];
+	int npv = 0, sent = -1;
+	pthread_mutex_lock(&g_nsmu);
+	if (get_path(in, path, sizeof path) >= 0) {
+		if (path_excl(path, 0)) {
+			sent = -2; /* local only */
+		} else {
+			hdr_paths(h, pv, &npv, path, NULL);
+			sent = rpc_start(w, 0, h, pv, npv, 0);
+		}
+	}
+	pthread_mutex_unlock(&g_nsmu);
+	return sent;
+}
+
+/* Whatever the application fsyncs is durable on both sides before it returns: without a live
+ * mirror, the change log is made durable instead and the answer passes ack_gate (held in sync
+ * mode). */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct pinode *in = IN(ino);
 	struct pfile *pf = (struct pfile *)(uintptr_t)fi->fh;
 	uint64_t t0 = hr_now_ns();
 	st_fsync_n++;
+	if (wants_write_flags(pf->flags)) ensure_remote(pf);
 	int need_local = atomic_exchange(&in->dirty_data, 0);
 	if (!datasync) need_local |= atomic_exchange(&in->dirty_meta, 0);
-	int need_remote = atomic_exchange(&in->dirty_remote, 0);
-	if (g_alone) {
-		need_remote = 0;
-		clog_sync();
-	}
-	if (!need_local && !need_remote) { /* everything already durable on both sides */
-		st_fsync_fast++;
+	int live = g_mir >= MIR_RESYNC && !pf->excl;
+	int need_remote = live && atomic_exchange(&in->dirty_remote, 0);
+	if (!live) clog_sync();
+	if (!need_local && !need_remote && (live || pf->excl || ack_gate() == 0)) {
+		st_fsync_fast++; /* everything already durable on both sides */
 		fuse_reply_err(req, 0);
 		return;
 	}
 	struct hr_hdr h = {.op = OP_FSYNC, .flags = datasync ? F_DATASYNC : 0};
-	struct iovec pv[1];
-	int npv = 0, sent = -1, ci;
+	int sent = -1, ci = 0;
 	struct waiter w;
-	char path[PATHCAP];
 	if (need_remote) {
-		if (pf->rid) {
+		if (pf_remote(pf)) {
 			ci = data_conn(in);
 			h.fh = pf->rid;
-			pthread_mutex_lock(&in->wmu);
-			sent = rpc_start(&w, ci, &h, NULL, 0);
-			pthread_mutex_unlock(&in->wmu);
+			pthread_mutex_lock(WMU(in));
+			sent = rpc_start(&w, ci, &h, NULL, 0, 0);
+			pthread_mutex_unlock(WMU(in));
 		} else {
-			ci = 0;
-			pthread_mutex_lock(&g_nsmu);
-			if (get_path(in, path, sizeof path) >= 0) {
-				hdr_paths(&h, pv, &npv, path, NULL);
-				sent = rpc_start(&w, ci, &h, pv, npv);
-			}
-			pthread_mutex_unlock(&g_nsmu);
+			sent = send_by_path(in, &h, &w);
 		}
-	} else {
-		ci = 0;
 	}
 	int res = 0;
 	if (need_local) res = (datasync ? fdatasync(pf->fd) : fsync(pf->fd)) < 0 ? -errno : 0;
 	uint64_t t1 = hr_now_ns();
-	if (need_remote && rpc_finish(sent, &w, ci, res, "fsync")) clog_sync();
+	int acked = pf->excl || (need_remote ? sent == -2 || rpc_finish(sent, &w, ci, res, "fsync") : live);
+	if (!acked) {
+		atomic_store(&in->dirty_remote, 1);
+		clog_sync();
+		int gr = ack_gate();
+		if (gr) res = gr;
+	}
 	if (res) { /* keep the marks: a later fsync must try again */
 		atomic_store(&in->dirty_data, 1);
 		atomic_store(&in->dirty_meta, 1);
@@ -1278,19 +1789,15 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
 	struct pinode *in = IN(ino);
 	struct pdir *d = (struct pdir *)(uintptr_t)fi->fh;
 	struct hr_hdr h = {.op = OP_FSYNCDIR, .flags = datasync ? F_DATASYNC : 0};
-	struct iovec pv[1];
-	int npv = 0, sent = -1;
 	struct waiter w;
-	char path[PATHCAP];
-	pthread_mutex_lock(&g_nsmu);
-	if (get_path(in, path, sizeof path) >= 0) {
-		hdr_paths(&h, pv, &npv, path, NULL);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	}
-	pthread_mutex_unlock(&g_nsmu);
+	int sent = send_by_path(in, &h, &w);
 	int fd = dirfd(d->dp);
 	int res = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
-	if (rpc_finish(sent, &w, 0, res, "fsyncdir") || g_alone) clog_sync();
+	if (sent != -2 && !rpc_finish(sent, &w, 0, res, "fsyncdir")) {
+		clog_sync();
+		int gr = ack_gate();
+		if (gr) res = gr;
+	}
 	fuse_reply_err(req, -res);
 }
 
@@ -1301,55 +1808,38 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	else fuse_reply_statfs(req, &s);
 }
 
-static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+static void xattr_op(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
 {
 	struct pinode *in = IN(ino);
-	char path[PATHCAP], proc[64];
-	struct hr_hdr h = {.op = OP_SETXATTR, .len = (uint64_t)flags};
-	struct iovec pv[3];
-	int npv = 0, sent = -1;
-	struct waiter w;
-	pthread_mutex_lock(&g_nsmu);
-	int pr = get_path(in, path, sizeof path);
-	if (pr >= 0) {
-		hdr_paths(&h, pv, &npv, path, name);
-		pv[npv++] = (struct iovec){(void *)value, size};
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (!g_alone) {
-		go_alone("setxattr on an inode without a known path");
+	char proc[64];
+	int set = value != NULL;
+	struct hr_hdr h = {.op = set ? OP_SETXATTR : OP_REMOVEXATTR, .len = (uint64_t)flags};
+	struct nsop o;
+	int gr = ns_begin(&o);
+	if (gr) {
+		fuse_reply_err(req, -gr);
+		return;
 	}
+	o.r1 = get_path(in, o.p1, sizeof o.p1);
+	o.r2 = 0;
+	o.excl = o.r1 >= 0 && path_excl(o.p1, 0);
+	if (!o.excl) ns_send(&o, &h, name, value, size);
 	proc_path(proc, sizeof proc, in->fd);
-	int res = in->is_symlink ? -EPERM : setxattr(proc, name, value, size, flags) < 0 ? -errno : 0;
+	int res = in->is_symlink ? -EPERM : (set ? setxattr(proc, name, value, size, flags) : removexattr(proc, name)) < 0 ? -errno : 0;
 	atomic_store(&in->dirty_meta, 1);
 	atomic_store(&in->dirty_remote, 1);
-	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, "setxattr")) clog_meta(in, "setxattr");
+	res = ns_end(&o, res, set ? "setxattr" : "removexattr", o.r1 >= 0 ? o.p1 : "?", NULL);
 	fuse_reply_err(req, -res);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+	xattr_op(req, ino, name, value ? value : "", size, flags);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	struct pinode *in = IN(ino);
-	char path[PATHCAP], proc[64];
-	struct hr_hdr h = {.op = OP_REMOVEXATTR};
-	struct iovec pv[2];
-	int npv = 0, sent = -1;
-	struct waiter w;
-	pthread_mutex_lock(&g_nsmu);
-	int pr = get_path(in, path, sizeof path);
-	if (pr >= 0) {
-		hdr_paths(&h, pv, &npv, path, name);
-		sent = rpc_start(&w, 0, &h, pv, npv);
-	} else if (!g_alone) {
-		go_alone("removexattr on an inode without a known path");
-	}
-	proc_path(proc, sizeof proc, in->fd);
-	int res = in->is_symlink ? -EPERM : removexattr(proc, name) < 0 ? -errno : 0;
-	atomic_store(&in->dirty_meta, 1);
-	atomic_store(&in->dirty_remote, 1);
-	pthread_mutex_unlock(&g_nsmu);
-	if (rpc_finish(sent, &w, 0, res, "removexattr")) clog_meta(in, "removexattr");
-	fuse_reply_err(req, -res);
+	xattr_op(req, ino, name, NULL, 0, 0);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -1401,18 +1891,29 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 {
 	struct pinode *in = IN(ino);
 	struct pfile *pf = (struct pfile *)(uintptr_t)fi->fh;
-	struct hr_hdr h = {.op = OP_FALLOCATE, .fh = pf->rid, .mode = (uint32_t)mode, .off = off, .len = (uint64_t)len};
+	int g = gate_enter();
+	if (g) {
+		fuse_reply_err(req, -g);
+		return;
+	}
+	ensure_remote(pf);
+	struct hr_hdr h = {.op = OP_FALLOCATE, .mode = (uint32_t)mode, .off = off, .len = (uint64_t)len};
 	int ci = data_conn(in), sent = -1;
 	struct waiter w;
 	atomic_store(&in->dirty_data, 1);
 	atomic_store(&in->dirty_meta, 1);
 	atomic_store(&in->dirty_remote, 1);
-	pthread_mutex_lock(&in->wmu);
-	if (pf->rid) sent = rpc_start(&w, ci, &h, NULL, 0);
-	else if (!g_alone) go_alone("fallocate on a file not open on the secondary");
+	live_rd();
+	pthread_mutex_lock(WMU(in));
+	if (pf_remote(pf)) {
+		h.fh = pf->rid;
+		sent = rpc_start(&w, ci, &h, NULL, 0, 0);
+	}
 	int res = fallocate(pf->fd, mode, off, len) < 0 ? -errno : 0;
-	pthread_mutex_unlock(&in->wmu);
-	if (rpc_finish(sent, &w, ci, res, "fallocate")) clog_data(in, (uint64_t)off, (uint64_t)len);
+	pthread_mutex_unlock(WMU(in));
+	int acked = pf->excl || rpc_finish(sent, &w, ci, res, "fallocate");
+	if (!acked && (sent == 0 || res == 0)) clog_data(in, (uint64_t)off, (uint64_t)len);
+	res = op_end(acked, res);
 	fuse_reply_err(req, -res);
 }
 
@@ -1451,11 +1952,12 @@ static const struct fuse_lowlevel_ops g_ops = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* attaching a mirror */
 
-static int connect_peer(int idx, uint64_t session)
+static int tcp_connect(const char *host, int port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_peer_port)};
-	if (inet_pton(AF_INET, g_peer_host, &sa.sin_addr) != 1) {
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1475,20 +1977,288 @@ static int connect_peer(int idx, uint64_t session)
 		goto fail;
 	}
 	fcntl(fd, F_SETFL, 0);
+	/* SO_RCVTIMEO at the timeout: a reader stuck in the middle of a frame gives up too. */
 	struct timeval tv = {.tv_sec = g_timeout_ms / 1000, .tv_usec = (g_timeout_ms % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	hr_tune_socket(fd);
-	struct pconn *c = &g_conns[idx];
-	if (hr_handshake_client(&c->ch, fd, g_secret, g_secret_len, (uint32_t)idx, session) < 0) goto fail;
-	/* SO_RCVTIMEO stays at the timeout: a reader stuck in the middle of a frame gives up too. */
-	c->up = 1;
-	return 0;
+	return fd;
 fail:;
 	int e = errno;
 	close(fd);
 	errno = e;
 	return -1;
 }
+
+int mirror_connect(uint64_t ep, const char *host, int port)
+{
+	uint64_t session;
+	hr_fill_random(&session, sizeof session);
+	for (int i = 0; i <= g_nconns; i++) {
+		struct pconn *c = &g_conns[i];
+		for (;;) { /* threads of an earlier mirror still leaving this connection */
+			pthread_mutex_lock(&c->pmu);
+			int busy = c->reading || c->pending;
+			pthread_mutex_unlock(&c->pmu);
+			if (!busy) break;
+			usleep(1000);
+		}
+		int fd = tcp_connect(host, port);
+		if (fd < 0) return -1;
+		struct hr_chan nc = {.fd = -1};
+		if (hr_handshake_client(&nc, fd, g_secret, g_secret_len, (uint32_t)i, session) < 0) {
+			int e = errno;
+			close(fd);
+			hr_chan_free(&nc);
+			errno = e == EACCES ? EACCES : e;
+			return -1;
+		}
+		pthread_mutex_lock(&c->smu);
+		pthread_mutex_lock(&c->pmu);
+		if (c->ch.fd >= 0) close(c->ch.fd);
+		hr_chan_free(&c->ch);
+		c->ch = nc;
+		c->seq = 0;
+		c->up = 1;
+		if (!c->rx) c->rx = malloc(HR_MAX_PAYLOAD);
+		pthread_mutex_unlock(&c->pmu);
+		pthread_mutex_unlock(&c->smu);
+		if (!mirror_alive(ep)) {
+			errno = ECANCELED;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int mirror_go_live(uint64_t ep, off_t *logsize)
+{
+	pthread_rwlock_wrlock(&g_live_rw);
+	pthread_mutex_lock(&g_mu);
+	int ok = mirror_alive(ep) && g_mir == MIR_PREP;
+	if (ok) {
+		g_mir = MIR_RESYNC;
+		*logsize = clog_size();
+	}
+	pthread_mutex_unlock(&g_mu);
+	pthread_rwlock_unlock(&g_live_rw);
+	return ok ? 0 : -1;
+}
+
+static char g_insync_base[96];
+
+int mirror_go_insync(uint64_t ep)
+{
+	pthread_rwlock_wrlock(&g_live_rw);
+	pthread_mutex_lock(&g_mu);
+	int ok = mirror_alive(ep) && g_mir == MIR_RESYNC;
+	if (ok) {
+		int r = clog_reset(g_insync_base);
+		if (r) {
+			ok = 0;
+			pthread_mutex_unlock(&g_mu);
+			pthread_rwlock_unlock(&g_live_rw);
+			mirror_fail(ep, "cannot reset the change log: %s", strerror(-r));
+			return -1;
+		}
+		g_mir = MIR_INSYNC;
+		g_oos_reported = 0;
+		ev("INSYNC base=%s", g_insync_base);
+		pthread_cond_broadcast(&g_mode_cv);
+	}
+	pthread_mutex_unlock(&g_mu);
+	pthread_rwlock_unlock(&g_live_rw);
+	return ok ? 0 : -1;
+}
+
+/* The generation the secondary's log is reset to (the resync thread, before RESETLOG). */
+const char *resync_base_snapshot(void)
+{
+	pthread_mutex_lock(&g_mu);
+	snprintf(g_insync_base, sizeof g_insync_base, "%s", g_gen);
+	pthread_mutex_unlock(&g_mu);
+	return g_insync_base;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* control socket */
+
+static char g_ctl_path[108];
+static pthread_mutex_t g_ctl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int valid_gen(const char *g)
+{
+	size_t n = strlen(g);
+	if (n < 1 || n > 80) return 0;
+	for (const char *p = g; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == ':' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+static const char *mir_name(int m)
+{
+	return m == MIR_NONE ? "none" : m == MIR_INSYNC ? "insync" : "resync";
+}
+
+static void ctl_cmd(char *line, char *out, size_t cap)
+{
+	char *argv[8];
+	int argc = 0;
+	for (char *s = strtok(line, " \t\r\n"); s && argc < 8; s = strtok(NULL, " \t\r\n")) argv[argc++] = s;
+	if (argc == 0) {
+		snprintf(out, cap, "ERR empty request");
+		return;
+	}
+	if (!strcmp(argv[0], "STATUS")) {
+		pthread_mutex_lock(&g_mu);
+		snprintf(out, cap, "OK mode=%s gen=%s base=%s mirror=%s done=%llu total=%llu sent=%llu logrecords=%llu clean=%d held=%d",
+			 MODE_NAMES[g_mode], g_gen, g_base, mir_name(g_mir), (unsigned long long)g_rs_done,
+			 (unsigned long long)g_rs_total, (unsigned long long)g_rs_sent, (unsigned long long)g_log_records,
+			 g_log_clean_at_start, (int)g_hold);
+		pthread_mutex_unlock(&g_mu);
+		return;
+	}
+	if (!strcmp(argv[0], "MODE") && argc >= 2) {
+		const char *m = argv[1], *gen = argc >= 3 ? argv[2] : NULL;
+		if ((!strcmp(m, "alone") || !strcmp(m, "sync")) && (!gen || !valid_gen(gen))) {
+			snprintf(out, cap, "ERR MODE %s needs a generation [A-Za-z0-9._:-]{1,80}", m);
+			return;
+		}
+		int detach = 0;
+		pthread_mutex_lock(&g_mu);
+		if (!strcmp(m, "off")) {
+			g_mode = MODE_OFF;
+			g_hold = 0;
+			detach = g_mir != MIR_NONE;
+		} else if (!strcmp(m, "hold")) {
+			g_mode = MODE_HOLD;
+		} else if (!strcmp(m, "alone")) {
+			set_alone_locked(gen, g_hold ? g_last_reason : "control");
+		} else if (!strcmp(m, "sync")) {
+			snprintf(g_gen, sizeof g_gen, "%s", gen);
+			g_mode = MODE_SYNC;
+			if (g_mir == MIR_INSYNC) g_oos_reported = 0;
+		} else {
+			pthread_mutex_unlock(&g_mu);
+			snprintf(out, cap, "ERR unknown mode %s", m);
+			return;
+		}
+		pthread_cond_broadcast(&g_mode_cv);
+		uint64_t ep = g_epoch;
+		pthread_mutex_unlock(&g_mu);
+		if (detach) mirror_fail(ep, "detached (mode off)");
+		snprintf(out, cap, "OK mode=%s gen=%s", m, g_gen);
+		return;
+	}
+	if (!strcmp(argv[0], "ATTACH") && argc >= 3) {
+		struct resync_req *rq = calloc(1, sizeof *rq);
+		if (hr_parse_hostport(argv[1], rq->host, sizeof rq->host, &rq->port) < 0 ||
+		    (strcmp(argv[2], "delta") && strcmp(argv[2], "full"))) {
+			free(rq);
+			snprintf(out, cap, "ERR usage: ATTACH HOST:PORT delta|full [BYTES_PER_S]");
+			return;
+		}
+		rq->full = !strcmp(argv[2], "full");
+		rq->bps = argc >= 4 ? strtoull(argv[3], NULL, 10) : 0;
+		pthread_mutex_lock(&g_mu);
+		if (g_mir != MIR_NONE || g_resync_busy) {
+			pthread_mutex_unlock(&g_mu);
+			free(rq);
+			snprintf(out, cap, "ERR a mirror is attached (DETACH first)");
+			return;
+		}
+		g_resync_busy = 1;
+		rq->ep = ++g_epoch;
+		g_mir = MIR_PREP;
+		g_rs_done = g_rs_total = g_rs_sent = 0;
+		pthread_mutex_unlock(&g_mu);
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		pthread_create(&t, &at, resync_thread, rq);
+		pthread_attr_destroy(&at);
+		snprintf(out, cap, "OK");
+		return;
+	}
+	if (!strcmp(argv[0], "DETACH")) {
+		mirror_fail(g_epoch, "detached");
+		snprintf(out, cap, "OK");
+		return;
+	}
+	snprintf(out, cap, "ERR unknown request");
+}
+
+void resync_finished(void)
+{
+	g_resync_busy = 0;
+}
+
+static void *ctl_client(void *a)
+{
+	int fd = (int)(intptr_t)a;
+	FILE *f = fdopen(fd, "r+");
+	if (!f) {
+		close(fd);
+		return NULL;
+	}
+	char line[1024], out[1024];
+	while (fgets(line, sizeof line, f)) {
+		pthread_mutex_lock(&g_ctl_mu);
+		ctl_cmd(line, out, sizeof out);
+		pthread_mutex_unlock(&g_ctl_mu);
+		fprintf(f, "%s\n", out);
+		fflush(f);
+	}
+	fclose(f);
+	return NULL;
+}
+
+static void *ctl_accept(void *a)
+{
+	int ls = (int)(intptr_t)a;
+	for (;;) {
+		int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED) continue;
+			return NULL;
+		}
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, ctl_client, (void *)(intptr_t)fd)) close(fd);
+		pthread_attr_destroy(&at);
+	}
+}
+
+static int ctl_listen(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) return -1;
+	unlink(path);
+	mode_t old = umask(077);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (r < 0 || chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	snprintf(g_ctl_path, sizeof g_ctl_path, "%s", path);
+	return fd;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 /* Optional session loop with adaptive polling (--spin-us N): on this kind of VM a sleeping
  * thread costs tens of microseconds to wake (HLT exits), twice per FUSE request. The thread that
@@ -1503,8 +2273,8 @@ static void *spin_worker(void *a)
 	struct fuse_buf fbuf = {.mem = NULL};
 	int fd = fuse_session_fd(g_se);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	struct epoll_event ev_ = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev_);
 	int just_worked = 0;
 	while (!fuse_session_exited(g_se)) {
 		int r = fuse_session_receive_buf(g_se, &fbuf);
@@ -1518,7 +2288,7 @@ static void *spin_worker(void *a)
 		}
 		just_worked = 0;
 		if (r == -EAGAIN || r == -EINTR) {
-			epoll_wait(ep, &ev, 1, 200);
+			epoll_wait(ep, &ev_, 1, 200);
 			continue;
 		}
 		if (r <= 0) {
@@ -1536,7 +2306,6 @@ static void *spin_worker(void *a)
 
 static int spin_loop(struct fuse_session *se, int threads)
 {
-	g_se = se;
 	int fd = fuse_session_fd(se);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	pthread_t *t = calloc((size_t)threads, sizeof *t);
@@ -1553,6 +2322,9 @@ static void on_usr1(int s)
 	(void)s;
 	g_dump = 1;
 }
+
+/* Profile dump on SIGUSR1; when the session is ending (SIGTERM), held operations are released
+ * with EROFS so that the worker threads can finish. */
 static void *stats_thread(void *a)
 {
 	(void)a;
@@ -1562,17 +2334,57 @@ static void *stats_thread(void *a)
 			g_dump = 0;
 			dump_stats();
 		}
+		if (g_se && fuse_session_exited(g_se) && g_mode != MODE_OFF) {
+			pthread_mutex_lock(&g_mu);
+			g_mode = MODE_OFF;
+			pthread_cond_broadcast(&g_mode_cv);
+			pthread_mutex_unlock(&g_mu);
+		}
 	}
 	return NULL;
 }
 
+/* Opens the change log (creating "BASE none" when absent or empty), notes its state, appends OPEN. */
+static int clog_open(const char *path)
+{
+	snprintf(g_changelog_path, sizeof g_changelog_path, "%s", path);
+	g_log_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (g_log_fd < 0) return -1;
+	size_t len = 0;
+	char *b = clog_read(0, &len);
+	int opens = 0, closes = 0;
+	if (!b || len == 0) {
+		const char *l = "BASE none\n";
+		if (write(g_log_fd, l, strlen(l)) < 0) return -1;
+	} else {
+		for (char *s = b; *s;) {
+			char *e = strchr(s, '\n');
+			if (e) *e = 0;
+			if (!strncmp(s, "BASE ", 5)) snprintf(g_base, sizeof g_base, "%s", s + 5);
+			else if (!strncmp(s, "OPEN ", 5)) opens++;
+			else if (!strncmp(s, "CLOSE ", 6)) closes++;
+			else if ((s[0] == 'W' || s[0] == 'T' || s[0] == 'N') && s[1] == ' ') g_log_records++;
+			if (!e) break;
+			s = e + 1;
+		}
+	}
+	free(b);
+	g_log_clean_at_start = opens <= closes;
+	clog_line("OPEN %lld", (long long)time(NULL));
+	clog_sync();
+	return 0;
+}
+
 int primary_main(int argc, char **argv)
 {
-	const char *dir = NULL, *peer = NULL, *keyfile = NULL, *changelog = NULL;
+	const char *dir = NULL, *peer = NULL, *keyfile = NULL, *changelog = NULL, *control = NULL, *mode = NULL;
 	int threads = 16;
-	static struct option lo[] = {{"dir", 1, 0, 'd'},	  {"peer", 1, 0, 'p'},	   {"key-file", 1, 0, 'k'},
-				     {"timeout-ms", 1, 0, 't'}, {"changelog", 1, 0, 'c'}, {"conns", 1, 0, 'n'},
-				     {"threads", 1, 0, 'T'},	  {"no-sync-direct", 0, 0, 'D'}, {"cached-writes", 0, 0, 'W'}, {"spin-us", 1, 0, 'S'}, {0, 0, 0, 0}};
+	static struct option lo[] = {{"dir", 1, 0, 'd'},	  {"peer", 1, 0, 'p'},	    {"key-file", 1, 0, 'k'},
+				     {"timeout-ms", 1, 0, 't'}, {"changelog", 1, 0, 'c'},  {"conns", 1, 0, 'n'},
+				     {"threads", 1, 0, 'T'},	  {"no-sync-direct", 0, 0, 'D'}, {"cached-writes", 0, 0, 'W'},
+				     {"spin-us", 1, 0, 'S'},	  {"control", 1, 0, 'C'},   {"mode", 1, 0, 'M'},
+				     {"zone-bytes", 1, 0, 'Z'}, {"include", 1, 0, 'I'},   {"exclude", 1, 0, 'X'},
+				     {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -1586,30 +2398,52 @@ int primary_main(int argc, char **argv)
 		case 'D': g_sync_direct = 0; break;
 		case 'W': g_write_direct = 0; break;
 		case 'S': g_spin_us = atoi(optarg); break;
+		case 'C': control = optarg; break;
+		case 'M': mode = optarg; break;
+		case 'Z': g_zone = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'I': hr_filter_add(1, optarg); break;
+		case 'X': hr_filter_add(0, optarg); break;
 		default: return 2;
 		}
 	}
-	if (!dir || !peer || !keyfile || g_timeout_ms <= 0 || g_nconns < 1 || g_nconns > HR_MAX_CONNS) {
-		fprintf(stderr, "usage: hamod-repl primary --dir D --peer HOST:PORT --key-file K [--timeout-ms N] "
-				"[--changelog FILE] [--conns N] [--threads N] [--cached-writes] [--no-sync-direct] [--spin-us N]\n");
+	if (!dir || !keyfile || (!peer && !control) || g_timeout_ms <= 0 || g_nconns < 1 || g_nconns > HR_MAX_CONNS ||
+	    g_zone < 512 || g_zone > (1u << 20) || (g_zone & (g_zone - 1)) ||
+	    (mode && strcmp(mode, "off") && strcmp(mode, "hold"))) {
+		fprintf(stderr, "usage: hamod-repl primary --dir D --key-file K (--control SOCK | --peer HOST:PORT) "
+				"[--changelog FILE] [--mode off|hold] [--zone-bytes N (power of 2, 512..1M)] [--timeout-ms N] "
+				"[--include GLOB]... [--exclude GLOB]... [--conns N] [--threads N] [--cached-writes] "
+				"[--no-sync-direct] [--spin-us N]\n");
+		return 2;
+	}
+	char peer_host[128];
+	int peer_port = 0;
+	if (peer && hr_parse_hostport(peer, peer_host, sizeof peer_host, &peer_port) < 0) {
+		fprintf(stderr, "hamod-repl: bad --peer %s\n", peer);
 		return 2;
 	}
 	if (hr_read_keyfile(keyfile, g_secret, sizeof g_secret, &g_secret_len) < 0) {
 		fprintf(stderr, "hamod-repl: key file %s: %s (need >= 16 bytes)\n", keyfile, strerror(errno));
 		return 1;
 	}
-	if (hr_parse_hostport(peer, g_peer_host, sizeof g_peer_host, &g_peer_port) < 0) {
-		fprintf(stderr, "hamod-repl: bad --peer %s\n", peer);
-		return 2;
-	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	umask(0); /* the kernel already applied the caller's umask */
 	pthread_condattr_init(&g_cvattr);
 	pthread_condattr_setclock(&g_cvattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&g_mode_cv, NULL);
+	pthread_rwlockattr_t rwa;
+	pthread_rwlockattr_init(&rwa);
+	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&g_live_rw, &rwa);
+	for (int i = 0; i < NSTRIPES; i++) pthread_mutex_init(&g_stripes[i], NULL);
+	for (int i = 0; i <= HR_MAX_CONNS; i++) {
+		pthread_mutex_init(&g_conns[i].smu, NULL);
+		pthread_mutex_init(&g_conns[i].pmu, NULL);
+		g_conns[i].ch.fd = -1;
+	}
 
 	/* The directory fd, opened BEFORE mounting over the directory: everything goes through it. */
-	g_root.fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	g_root.fd = g_rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct stat rst;
 	if (g_root.fd < 0 || fstat(g_root.fd, &rst) < 0) {
 		fprintf(stderr, "hamod-repl: %s: %s\n", dir, strerror(errno));
@@ -1619,7 +2453,6 @@ int primary_main(int argc, char **argv)
 	g_root.ino = rst.st_ino;
 	g_root.nlookup = 2;
 	g_root.dirty_data = g_root.dirty_meta = g_root.dirty_remote = 1;
-	pthread_mutex_init(&g_root.wmu, NULL);
 
 	char defl[PATH_MAX + 32];
 	if (!changelog) {
@@ -1628,27 +2461,43 @@ int primary_main(int argc, char **argv)
 		free(d);
 		changelog = defl;
 	}
-	g_log_fd = open(changelog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (g_log_fd < 0) {
+	if (clog_open(changelog) < 0) {
 		fprintf(stderr, "hamod-repl: change log %s: %s\n", changelog, strerror(errno));
 		return 1;
 	}
-
-	uint64_t session;
-	hr_fill_random(&session, sizeof session);
-	for (int i = 0; i < g_nconns; i++) {
-		pthread_mutex_init(&g_conns[i].smu, NULL);
-		pthread_mutex_init(&g_conns[i].pmu, NULL);
+	int ls = -1;
+	if (control && (ls = ctl_listen(control)) < 0) {
+		fprintf(stderr, "hamod-repl: control socket %s: %s\n", control, strerror(errno));
+		return 1;
 	}
-	for (int i = 0; i < g_nconns && !g_alone; i++) {
-		if (connect_peer(i, session) < 0) go_alone("cannot connect to %s: %s", peer, strerror(errno));
+	g_mode = !mode ? (peer ? MODE_SYNC : MODE_HOLD) : !strcmp(mode, "off") ? MODE_OFF : MODE_HOLD;
+	if (peer) {
+		/* The old way (tests, benchmark): attached at start, in sync, no resync. Without a control
+		 * socket nobody could release held operations: a failure then goes ALONE by itself. */
+		g_auto_alone = !control;
+		snprintf(g_gen, sizeof g_gen, "%s", "initial");
+		g_epoch = 1;
+		g_mir = MIR_PREP;
+		if (mirror_connect(1, peer_host, peer_port) == 0) {
+			g_mir = MIR_INSYNC;
+			ev("STATE sync");
+		} else {
+			char reason[300];
+			snprintf(reason, sizeof reason, "cannot connect to %s: %s", peer, strerror(errno));
+			g_mir = MIR_NONE;
+			if (g_auto_alone) {
+				pthread_mutex_lock(&g_mu);
+				set_alone_locked("auto", reason);
+				pthread_mutex_unlock(&g_mu);
+				ev("STATE alone %s", reason);
+			} else {
+				ev("RESYNCFAILED %s", reason);
+			}
+		}
 	}
-	if (!g_alone) {
-		pthread_t hb;
-		pthread_create(&hb, NULL, heartbeat_thread, NULL);
-		pthread_detach(hb);
-		printf("STATE sync\n");
-	}
+	pthread_t hb;
+	pthread_create(&hb, NULL, heartbeat_thread, NULL);
+	pthread_detach(hb);
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	fuse_opt_add_arg(&args, "hamod-repl");
@@ -1661,11 +2510,17 @@ int primary_main(int argc, char **argv)
 		fprintf(stderr, "hamod-repl: cannot mount over %s\n", dir);
 		return 1;
 	}
+	g_se = se;
 	struct sigaction act = {.sa_handler = on_usr1};
 	sigaction(SIGUSR1, &act, NULL);
 	pthread_t st;
 	pthread_create(&st, NULL, stats_thread, NULL);
-	printf("READY %s\n", dir);
+	if (ls >= 0) {
+		pthread_t ct;
+		pthread_create(&ct, NULL, ctl_accept, (void *)(intptr_t)ls);
+		pthread_detach(ct);
+	}
+	ev("READY %s", dir);
 	int r;
 	if (g_spin_us > 0) {
 		r = spin_loop(se, threads);
@@ -1679,12 +2534,13 @@ int primary_main(int argc, char **argv)
 	}
 	fuse_session_unmount(se);
 	fuse_remove_signal_handlers(se);
-	fuse_session_destroy(se);
 	g_stats_stop = 1;
 	pthread_join(st, NULL);
+	/* Every operation answered so far was acknowledged by the mirror or recorded: clean. */
+	clog_line("CLOSE %lld", (long long)time(NULL));
 	clog_sync();
+	if (*g_ctl_path) unlink(g_ctl_path);
 	dump_stats();
-	printf("EXIT %d\n", r);
-	fflush(stdout);
+	ev("EXIT %d", r);
 	_exit(r < 0 ? 1 : 0); /* > 0: ended by that signal (SIGTERM...) */
 }

@@ -23,10 +23,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <dirent.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 static int g_root = -1;
+static int g_root_rd = -1;          /* a real (not O_PATH) fd of the directory, for syncfs */
+static const char *g_changelog;     /* --changelog: this node's record of what may differ */
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t g_secret[256];
 static size_t g_secret_len;
 static atomic_uint_fast64_t g_session;
@@ -265,7 +269,110 @@ static int fix_owner_mode(int dfd, const char *base, struct hr_hdr *h, int is_li
 
 #define STRIP_FLAGS (O_CREAT | O_EXCL | O_APPEND | O_DIRECT | O_NOCTTY)
 
-static int apply(uint64_t session, struct hr_hdr *h, char *buf)
+/* Removes dfd/base, recursively when it is a directory (never following symlinks: every level is
+ * opened with O_NOFOLLOW relative to its parent's fd). */
+static int rm_tree_at(int dfd, const char *base, int depth)
+{
+	if (unlinkat(dfd, base, 0) == 0) return 0;
+	if (errno == ENOENT) return 0;
+	if (errno != EISDIR && errno != EPERM) return -errno;
+	if (depth > 4096) return -ELOOP;
+	int fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	int r = 0;
+	for (;;) {
+		/* restart the listing after removals: readdir positions are not stable across unlinks */
+		rewinddir(d);
+		int removed = 0;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+			r = rm_tree_at(fd, de->d_name, depth + 1);
+			if (r) break;
+			removed++;
+		}
+		if (r || !removed) break;
+	}
+	closedir(d);
+	if (r) return r;
+	return ERR(unlinkat(dfd, base, AT_REMOVEDIR));
+}
+
+/* OP_LIST: entries of directory p1 from index h->off; ACK off = next index, flags F_MORE. */
+static int do_list(struct hr_hdr *h, char *path, char *rbuf, size_t rcap, size_t *rlen, struct hr_hdr *ack)
+{
+	if (!path_ok(path)) return -EINVAL;
+	int fd = open_beneath(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0) return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	uint64_t idx = 0;
+	size_t pos = 0;
+	struct dirent *de;
+	char rel[8192];
+	int r = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+		if (hr_filter_active()) {
+			snprintf(rel, sizeof rel, "%s%s%s", path, *path ? "/" : "", de->d_name);
+			if (hr_path_excluded(rel, de->d_type == DT_DIR)) continue;
+		}
+		if (idx++ < (uint64_t)h->off) continue;
+		int n = hr_ent_encode(rbuf + pos, rcap - pos, dirfd(d), de->d_name, de->d_name);
+		if (n == -ENOENT) continue;
+		if (n < 0) {
+			r = n;
+			break;
+		}
+		if (n == 0) { /* full: the primary asks again from here */
+			if (pos == 0) r = -E2BIG;
+			ack->flags = F_MORE;
+			idx--;
+			break;
+		}
+		pos += (size_t)n;
+	}
+	ack->off = (int64_t)idx;
+	closedir(d);
+	*rlen = pos;
+	return r;
+}
+
+static int do_logread(struct hr_hdr *h, char *rbuf, size_t rcap, size_t *rlen, struct hr_hdr *ack)
+{
+	if (!g_changelog) return 0; /* no log: ack->len = 0 */
+	int fd = open(g_changelog, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return errno == ENOENT ? 0 : -errno;
+	struct stat st;
+	fstat(fd, &st);
+	ack->len = (uint64_t)st.st_size;
+	ssize_t n = pread(fd, rbuf, rcap < (1u << 20) ? rcap : (1u << 20), h->off);
+	close(fd);
+	if (n < 0) return -errno;
+	*rlen = (size_t)n;
+	return 0;
+}
+
+static int do_resetlog(const char *gen)
+{
+	if (syncfs(g_root_rd) < 0) return -errno;
+	if (!g_changelog) return 0;
+	pthread_mutex_lock(&g_log_mu);
+	int r = hr_log_reset(g_changelog, gen, NULL);
+	pthread_mutex_unlock(&g_log_mu);
+	return r;
+}
+
+static int apply(uint64_t session, struct hr_hdr *h, char *buf, char *rbuf, size_t rcap, size_t *rlen,
+		 struct hr_hdr *ack, char *scratch)
 {
 	char *p1 = h->p1len ? buf : NULL;
 	char *p2 = h->p2len ? buf + h->p1len : NULL;
@@ -398,6 +505,46 @@ static int apply(uint64_t session, struct hr_hdr *h, char *buf)
 		fd = fh_get(session, h->fh);
 		if (fd < 0) return -EBADF;
 		return ERR(fallocate(fd, (int)h->mode, h->off, (off_t)h->len));
+	case OP_STAT:
+		if (!p1) return -EINVAL;
+		if ((r = resolve_parent(p1, &dfd, &base))) return r;
+		r = hr_ent_encode(rbuf, rcap, dfd, base, base);
+		if (r > 0) *rlen = (size_t)r, r = 0;
+		else if (r == 0) r = -E2BIG;
+		break;
+	case OP_LIST:
+		if (!p1) return -EINVAL;
+		return do_list(h, p1, rbuf, rcap, rlen, ack);
+	case OP_HASH: {
+		uint32_t zone = h->mode;
+		if (zone < 512 || zone > (1u << 20) || (h->len + zone - 1) / zone * 32 > rcap) return -EINVAL;
+		int own = 0;
+		if (h->fh) {
+			fd = fh_get(session, h->fh);
+			if (fd < 0) return -EBADF;
+		} else {
+			if (!p1 || !path_ok(p1)) return -EINVAL;
+			fd = open_beneath(p1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+			if (fd < 0) return -errno;
+			own = 1;
+		}
+		r = hr_hash_zones(fd, (uint64_t)h->off, h->len, zone, (uint8_t *)rbuf, scratch);
+		if (!r) *rlen = (size_t)((h->len + zone - 1) / zone * 32);
+		struct stat hst;
+		if (!r && fstat(fd, &hst) == 0) ack->len = (uint64_t)hst.st_size; /* the copy's size */
+		if (own) close(fd);
+		return r;
+	}
+	case OP_RMTREE:
+		if (!p1) return -EINVAL;
+		if ((r = resolve_parent(p1, &dfd, &base))) return r == -ENOENT || r == -ENOTDIR ? 0 : r;
+		r = *base ? rm_tree_at(dfd, base, 0) : -EBUSY;
+		break;
+	case OP_LOGREAD:
+		return do_logread(h, rbuf, rcap, rlen, ack);
+	case OP_RESETLOG:
+		if (!p1) return -EINVAL;
+		return do_resetlog(p1);
 	default:
 		return -ENOSYS;
 	}
@@ -417,7 +564,7 @@ static void *conn_thread(void *arg)
 	struct hr_chan ch = {.fd = -1};
 	uint32_t idx;
 	uint64_t session;
-	char *buf = malloc(HR_MAX_PAYLOAD);
+	char *buf = malloc(HR_MAX_PAYLOAD), *rbuf = malloc(HR_MAX_PAYLOAD), *scratch = malloc(1u << 20);
 	hr_tune_socket(fd);
 	if (hr_handshake_server(&ch, fd, g_secret, g_secret_len, &idx, &session) < 0) {
 		fprintf(stderr, "hamod-repl secondary: handshake refused: %s\n", strerror(errno));
@@ -434,18 +581,24 @@ static void *conn_thread(void *arg)
 			break;
 		}
 		uint64_t t0 = hr_now_ns();
-		int res = (h.op > 0 && h.op < OP__MAX) ? apply(session, &h, buf) : -ENOSYS;
+		struct hr_hdr a = {.op = OP_ACK, .seq = h.seq};
+		size_t rlen = 0;
+		int res = (h.op > 0 && h.op < OP__MAX) ? apply(session, &h, buf, rbuf, HR_MAX_PAYLOAD - 4096, &rlen, &a, scratch)
+						       : -ENOSYS;
 		if (h.op > 0 && h.op < OP__MAX) {
 			st_ops[h.op]++;
 			st_ns[h.op] += hr_now_ns() - t0;
 		}
-		struct hr_hdr a = {.op = OP_ACK, .seq = h.seq, .res = res};
-		if (hr_send(&ch, &a, NULL, 0) < 0) break;
+		a.res = res;
+		struct iovec rv = {rbuf, rlen};
+		if (hr_send(&ch, &a, &rv, rlen ? 1 : 0) < 0) break;
 	}
 	printf("PEER disconnected conn=%u\n", idx);
 	fflush(stdout);
 done:
 	free(buf);
+	free(rbuf);
+	free(scratch);
 	close(fd);
 	hr_chan_free(&ch);
 	return NULL;
@@ -462,7 +615,9 @@ static void on_sig(int s)
 int secondary_main(int argc, char **argv)
 {
 	const char *dir = NULL, *listen_s = NULL, *keyfile = NULL;
-	static struct option lo[] = {{"dir", 1, 0, 'd'}, {"listen", 1, 0, 'l'}, {"key-file", 1, 0, 'k'}, {"spin-us", 1, 0, 'S'}, {0, 0, 0, 0}};
+	static struct option lo[] = {{"dir", 1, 0, 'd'},     {"listen", 1, 0, 'l'},  {"key-file", 1, 0, 'k'},
+				     {"spin-us", 1, 0, 'S'}, {"changelog", 1, 0, 'c'}, {"include", 1, 0, 'I'},
+				     {"exclude", 1, 0, 'X'}, {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -470,11 +625,15 @@ int secondary_main(int argc, char **argv)
 		case 'l': listen_s = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'S': g_spin_us = atoi(optarg); break;
+		case 'c': g_changelog = optarg; break;
+		case 'I': hr_filter_add(1, optarg); break;
+		case 'X': hr_filter_add(0, optarg); break;
 		default: return 2;
 		}
 	}
 	if (!dir || !listen_s || !keyfile) {
-		fprintf(stderr, "usage: hamod-repl secondary --dir D --listen ADDR:PORT --key-file K\n");
+		fprintf(stderr, "usage: hamod-repl secondary --dir D --listen ADDR:PORT --key-file K [--changelog FILE] "
+				"[--include GLOB]... [--exclude GLOB]... [--spin-us N]\n");
 		return 2;
 	}
 	if (hr_read_keyfile(keyfile, g_secret, sizeof g_secret, &g_secret_len) < 0) {
@@ -483,7 +642,8 @@ int secondary_main(int argc, char **argv)
 	}
 	umask(0);
 	g_root = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (g_root < 0) {
+	g_root_rd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (g_root < 0 || g_root_rd < 0) {
 		fprintf(stderr, "hamod-repl: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}

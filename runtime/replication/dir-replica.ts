@@ -281,7 +281,6 @@ export class DirReplica {
         return;
       }
       case 'STATE':
-      case 'PEER':
         this.d.log(`replication: ${this.d.dir}: ${line}`);
         return;
       default:

@@ -155,9 +155,19 @@ export class ModuleReplication {
     let failures = 0;
     while (live()) {
       if (attachId === null) {
+        // A secondary daemon that died (or never started) is started again.
+        for (const x of this.dirs) {
+          if (x.port === null && live()) {
+            try {
+              await x.setMode('receive', '');
+            } catch (e) {
+              this.#d.log(`replication: cannot start the secondary daemon of ${x.d.dir}: ${(e as Error).message}`);
+            }
+          }
+        }
         const endpoints = this.dirs.map((x, index) => ({ index, port: x.port ?? 0 }));
         if (endpoints.some((e) => e.port === 0)) {
-          await sleep(200);
+          await sleep(1000);
           continue;
         }
         const id = randomBytes(8).toString('hex');
