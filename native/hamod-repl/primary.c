@@ -297,7 +297,8 @@ static int gate_enter(void)
 {
 	int m = g_mode;
 	if (!g_hold && (m == MODE_ALONE || (m == MODE_SYNC && g_mir == MIR_INSYNC))) return 0;
-	int r = 0;
+	int r = 0, deadline_set = 0;
+	struct timespec deadline = {0, 0};
 	pthread_mutex_lock(&g_mu);
 	for (;;) {
 		m = g_mode;
@@ -306,6 +307,27 @@ static int gate_enter(void)
 			break;
 		}
 		if (!g_hold && (m == MODE_ALONE || (m == MODE_SYNC && g_mir == MIR_INSYNC))) break;
+		/* In sync mode without an in-sync mirror (not a failure: the secondary has not attached
+		 * yet, e.g. just after a start or a swap) the operation waits up to the replication
+		 * timeout for it before the agent is told. A failed mirror (g_hold) is reported at once. */
+		if (m == MODE_SYNC && !g_oos_reported && !g_hold && !deadline_set) {
+			clock_gettime(CLOCK_MONOTONIC, &deadline);
+			deadline.tv_sec += g_timeout_ms / 1000;
+			deadline.tv_nsec += (long)(g_timeout_ms % 1000) * 1000000L;
+			if (deadline.tv_nsec >= 1000000000L) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000000000L;
+			}
+			deadline_set = 1;
+		}
+		if (m == MODE_SYNC && !g_oos_reported && !g_hold && deadline_set) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec < deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec < deadline.tv_nsec)) {
+				pthread_cond_timedwait(&g_mode_cv, &g_mu, &deadline);
+				continue;
+			}
+		}
 		if (m == MODE_SYNC && !g_oos_reported) {
 			g_oos_reported = 1;
 			ev("OUTOFSYNC %s", g_hold ? g_last_reason : g_mir == MIR_NONE ? "no mirror attached" : "mirror not in sync yet");
@@ -636,7 +658,7 @@ void mirror_fail(uint64_t ep, const char *fmt, ...)
 		c->pending = NULL;
 		pthread_mutex_unlock(&c->pmu);
 	}
-	snprintf(g_last_reason, sizeof g_last_reason, "%s", reason);
+	snprintf(g_last_reason, sizeof g_last_reason, "%.255s", reason);
 	if (was == MIR_INSYNC) {
 		g_oos_reported = 1;
 		if (g_auto_alone) {
@@ -2430,7 +2452,7 @@ int primary_main(int argc, char **argv)
 	umask(0); /* the kernel already applied the caller's umask */
 	pthread_condattr_init(&g_cvattr);
 	pthread_condattr_setclock(&g_cvattr, CLOCK_MONOTONIC);
-	pthread_cond_init(&g_mode_cv, NULL);
+	pthread_cond_init(&g_mode_cv, &g_cvattr);
 	pthread_rwlockattr_t rwa;
 	pthread_rwlockattr_init(&rwa);
 	pthread_rwlockattr_setkind_np(&rwa, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

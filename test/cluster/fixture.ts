@@ -369,5 +369,10 @@ export async function startedPair(t: TestContext, opts: ClusterOptions = {}): Pr
   const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
   const second = prim === 'n1' ? 'n2' : 'n1';
   await until(async () => (await c.askVip()) === prim, 10_000, `the VIP to answer from ${prim}`);
+  // Scenarios compare against the monitor's timeline from here on: it must have seen the pair too.
+  await until(() => {
+    const l = c.monitor.timeline[c.monitor.timeline.length - 1];
+    return l !== undefined && l[prim] === 'PRIM' && l[second] === 'SECOND';
+  }, 10_000, 'the monitor to see the primary and the secondary');
   return { c, prim, second };
 }

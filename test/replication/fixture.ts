@@ -6,6 +6,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestHost } from '../harness/index.js';
@@ -190,7 +191,7 @@ export interface Entry {
 /** Content digest: whole file up to 64 MiB; past it, 1 MiB samples at every GiB, at 5 GiB and at
  * the end (enough for the sparse big files of the tests, whose allocation is checked apart).
  * st_blocks is not compared: ext4's speculative preallocation makes it differ by a few blocks. */
-function digest(path: string, size: number): string {
+function digest(path: string | Buffer, size: number): string {
   const h = createHash('sha256');
   const fd = openSync(path, 'r');
   try {
@@ -250,7 +251,7 @@ export function diffSnapshots(a: Map<string, Entry>, b: Map<string, Entry>): str
       out.push(`only on primary: ${k}`);
       continue;
     }
-    for (const f of Object.keys(ea) as (keyof Entry)[]) {
+    for (const f of new Set([...Object.keys(ea), ...Object.keys(eb)]) as Set<keyof Entry>) {
       if (ea[f] !== eb[f]) out.push(`${k}: ${f} primary=${String(ea[f])} secondary=${String(eb[f])}`);
     }
   }
@@ -262,4 +263,185 @@ export function diffSnapshots(a: Map<string, Entry>, b: Map<string, Entry>): str
 export function xattrDump(root: string): string {
   const r = spawnSync('getfattr', ['-R', '-h', '-d', '-m', '^user\\.', '.'], { cwd: root, encoding: 'utf8' });
   return r.stdout;
+}
+
+// ---- control socket (CONTROL.md) ----------------------------------------------------------
+
+/** A client of the primary's control socket: one request line, one reply line. */
+export class Control {
+  private buf = '';
+  private waiting: ((line: string) => void)[] = [];
+  private constructor(private readonly sock: Socket) {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      this.buf += d;
+      let i;
+      while ((i = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        this.waiting.shift()?.(line);
+      }
+    });
+  }
+
+  static connect(path: string, timeoutMs = 10_000): Promise<Control> {
+    const t0 = Date.now();
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        const s = createConnection(path);
+        s.once('connect', () => resolve(new Control(s)));
+        s.once('error', (e) => {
+          s.destroy();
+          if (Date.now() - t0 > timeoutMs) reject(e);
+          else setTimeout(attempt, 50);
+        });
+      };
+      attempt();
+    });
+  }
+
+  request(line: string, timeoutMs = 10_000): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`control: no reply to ${line}`)), timeoutMs);
+      this.waiting.push((l) => {
+        clearTimeout(timer);
+        resolve(l);
+      });
+      this.sock.write(line + '\n');
+    });
+  }
+
+  /** Sends a request that must succeed ("OK ..."). */
+  async ok(line: string): Promise<string> {
+    const r = await this.request(line);
+    if (!r.startsWith('OK')) throw new Error(`control: ${line} -> ${r}`);
+    return r;
+  }
+
+  async status(): Promise<Record<string, string>> {
+    const r = await this.ok('STATUS');
+    return Object.fromEntries(r.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]));
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}
+
+export interface CtlPaths {
+  control: string;
+  secondaryLog: string;
+}
+
+export function ctlPaths(dirs: ReplDirs): CtlPaths {
+  return { control: join(dirs.root, 'ctl.sock'), secondaryLog: join(dirs.root, 'secondary.log') };
+}
+
+/** Starts `hamod-repl secondary` on `sec` (with its own change log); resolves when it listens. */
+export async function startSecondary(
+  sec: TestHost,
+  dirs: ReplDirs,
+  opts: { port?: number; dir?: string; changelog?: string; extraArgs?: string[] } = {},
+): Promise<LineWatcher> {
+  const port = opts.port ?? 7800;
+  const w = new LineWatcher(
+    `secondary@${sec.name}`,
+    sec.spawn([
+      BINARY, 'secondary', '--dir', opts.dir ?? dirs.secondaryDir, '--listen', `${sec.address}:${port}`, '--key-file', dirs.keyFile,
+      '--changelog', opts.changelog ?? ctlPaths(dirs).secondaryLog, ...(opts.extraArgs ?? []),
+    ]),
+  );
+  await w.waitLine(/^LISTENING /);
+  return w;
+}
+
+export interface CtlPrimary {
+  primary: LineWatcher;
+  ctl: Control;
+  stop(): Promise<void>;
+}
+
+/** Starts a primary driven through its control socket (no --peer), mounted over dirs.primaryDir
+ * inside `pri`; resolves once READY and the control socket answers. */
+export async function startControlledPrimary(
+  pri: TestHost,
+  dirs: ReplDirs,
+  opts: { timeoutMs?: number; mode?: 'off' | 'hold'; extraArgs?: string[] } = {},
+): Promise<CtlPrimary> {
+  const { control } = ctlPaths(dirs);
+  const primary = new LineWatcher(
+    `primary@${pri.name}`,
+    pri.spawn([
+      BINARY, 'primary', '--dir', dirs.primaryDir, '--key-file', dirs.keyFile, '--control', control, '--changelog', dirs.changelog,
+      '--timeout-ms', String(opts.timeoutMs ?? 1000), ...(opts.mode ? ['--mode', opts.mode] : []), ...(opts.extraArgs ?? []),
+    ]),
+  );
+  await primary.waitLine(/^READY /);
+  const ctl = await Control.connect(control);
+  return {
+    primary,
+    ctl,
+    stop: async () => {
+      ctl.close();
+      await primary.stop();
+    },
+  };
+}
+
+/** Runs `sh -c script` in a host without waiting: the promise of its result, and whether it ended. */
+export function background(h: TestHost, script: string, timeoutMs = 60_000): { done: () => boolean; result: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  let ended = false;
+  const result = h.exec(['sh', '-c', script], { timeoutMs }).then((r) => {
+    ended = true;
+    return r;
+  });
+  return { done: () => ended, result };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- byte-exact snapshots (names with any bytes) -------------------------------------------
+
+export interface EntryB extends Entry {
+  link?: string;
+}
+
+/** `getfattr -R` dump of every xattr namespace readable (names escaped by getfattr), sorted by file. */
+export function xattrDumpAll(root: string): string {
+  const r = spawnSync('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '.'], { cwd: root, encoding: 'latin1' });
+  return r.stdout.split('\n\n').filter((b) => b.trim()).sort().join('\n\n');
+}
+
+/** Like snapshot(), but names are raw bytes (keys: latin1 strings), xattrs of every namespace
+ * and hard-link groups are included (`link` = the first path of the entry's inode). */
+export function snapshotB(root: string, opts: { mtimes?: boolean } = {}): Map<string, EntryB> {
+  const out = new Map<string, EntryB>();
+  const firstOf = new Map<number, string>();
+  const rootB = Buffer.from(root);
+  const walk = (rel: Buffer) => {
+    const p = rel.length ? Buffer.concat([rootB, Buffer.from('/'), rel]) : rootB;
+    const st = lstatSync(p, { bigint: false });
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isFIFO() ? 'fifo' : 'other';
+    const key = rel.toString('latin1') || '.';
+    const e: EntryB = { type, mode: st.mode, uid: st.uid, gid: st.gid, size: type === 'dir' ? 0 : st.size, nlink: st.nlink };
+    if (opts.mtimes && type !== 'symlink') e.mtimeMs = st.mtimeMs;
+    if (type === 'symlink') e.target = (readlinkSync(p, { encoding: 'buffer' }) as Buffer).toString('latin1');
+    if (type === 'file') e.digest = digest(p, st.size);
+    if (type !== 'dir' && st.nlink > 1) {
+      const f = firstOf.get(st.ino);
+      if (f === undefined) firstOf.set(st.ino, key);
+      else e.link = f;
+    }
+    out.set(key, e);
+    if (type === 'dir') {
+      const names = (readdirSync(p, { encoding: 'buffer' }) as Buffer[]).sort(Buffer.compare);
+      for (const n of names) walk(rel.length ? Buffer.concat([rel, Buffer.from('/'), n]) : n);
+    }
+  };
+  walk(Buffer.alloc(0));
+  return out;
+}
+
+export function diffSnapshotsB(a: Map<string, EntryB>, b: Map<string, EntryB>): string[] {
+  return diffSnapshots(a as Map<string, Entry>, b as Map<string, Entry>).map((l) => JSON.stringify(l));
 }

@@ -146,9 +146,12 @@ test('hamod-repl: secondary lost -> primary goes alone within the timeout, keeps
   await pair.primary.stop();
   const log = readFileSync(dirs.changelog, 'utf8');
   const lines = log.trim().split('\n');
-  assert.match(lines[0] ?? '', /^ALONE \d+ timeout/);
+  assert.equal(lines[0], 'BASE none');
+  assert.match(lines[1] ?? '', /^OPEN \d+$/);
+  assert.match(lines[2] ?? '', /^ALONE \d+ auto timeout/);
+  assert.match(lines.at(-1) ?? '', /^CLOSE \d+$/);
   for (const want of [
-    /^W data 1179648 65536$/, // 4k at 300*4k = 1228800 -> zone 18 (64 KiB zones)
+    /^W data 1228800 4096$/, // 4k at 300*4k (4 KiB zones by default)
     /^N mkdir newdir$/,
     /^N create newdir\/newfile$/,
     /^N rename kept\/f kept\/g$/,
