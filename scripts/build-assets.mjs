@@ -13,3 +13,12 @@ const ajv = new Ajv2020({ ...AJV_OPTIONS, code: { source: true } });
 const validate = ajv.compile(schema);
 mkdirSync(new URL('../dist/schemas/', import.meta.url), { recursive: true });
 writeFileSync(new URL('../dist/schemas/module-validator.cjs', import.meta.url), standaloneCode(ajv, validate));
+
+// The native replication daemon (native/hamod-repl), built from source. Without its Debian
+// packages (native/apt-packages.txt) the build goes on: the agent then reports that it cannot
+// replicate, and the tests that need it say why they skip.
+{
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('sh', [new URL('../native/build.sh', import.meta.url).pathname], { encoding: 'utf8' });
+  if (r.status !== 0) process.stderr.write(`warning: native/hamod-repl not built: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}\n`);
+}
