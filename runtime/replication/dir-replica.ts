@@ -269,7 +269,9 @@ export class DirReplica {
         this.#link = 'none';
         this.#reason = reason;
         this.d.log(`replication: ${this.d.dir} out of sync: ${reason}`);
-        this.d.onOutOfSync(reason);
+        // Our own DETACH (a new attachment replaces the mirror, or mode off) is not a failure:
+        // in sync mode the daemon then waits for the new mirror and reports if it does not come.
+        if (!reason.startsWith('detached')) this.d.onOutOfSync(reason);
         return;
       }
       case 'RESYNCFAILED': {
