@@ -26,6 +26,8 @@ import { FenceGuard } from './fence-guard.js';
 import { readFileSync } from 'node:fs';
 import { ModuleReplication, type AttachRequest, type ReplicationProgress } from '../replication/module-replication.js';
 import { replBinary } from '../replication/daemon.js';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../compiler/validate/schema-file.js';
 
 export interface AgentOptions {
   dataDir: string;
@@ -174,7 +176,15 @@ export class Agent {
     const peer = peerOf(this.#config, self.name)!;
     return new ModuleReplication({
       module, plan, dirs, stateDir: this.L.moduleDir(module),
-      bin: replBinary((l) => log.event(l)),
+      bin: (() => {
+        try {
+          return replBinary((l) => log.event(l));
+        } catch (e) {
+          // The module then refuses to start as primary, saying why (the daemon cannot be run).
+          log.event(`WARNING: the native replication component is not available: ${(e as Error).message}`);
+          return join(PACKAGE_ROOT, 'native/hamod-repl/build/hamod-repl');
+        }
+      })(),
       secret: this.#creds.secret,
       listenAddress: self.addresses[0]!,
       peerAddress: peer.addresses[0]!,
