@@ -289,16 +289,18 @@ describe('registry of generations, expiry and restarts', () => {
   });
 
   it('expires a lease after leaseMs (real time) and then grants it to the other node', async () => {
-    const w = await startWitness({ dataDir, leaseMs: 300 });
+    // 1.5 s leases: the requests that must find the lease still held have that long (a loaded CI
+    // machine can take hundreds of ms between two requests).
+    const w = await startWitness({ dataDir, leaseMs: 1500 });
     const a = client(pki.nodeA, w.port);
     const b = client(pki.nodeB, w.port);
     granted(await a.requestLease('exp', req()));
     const d = denied(await b.requestLease('exp', req()), 'held');
-    assert.ok(d.retryAfterMs !== null && d.retryAfterMs <= 300);
+    assert.ok(d.retryAfterMs !== null && d.retryAfterMs <= 1500);
     await sleep(d.retryAfterMs + 20);
     granted(await b.requestLease('exp', req()));
     denied(await a.requestLease('exp', req()), 'held');
-    await sleep(350);
+    await sleep(1550);
     assert.ok(w.lines.includes('lease exp: expired (held by node-a)'), w.lines.join('\n'));
     // Logged by a timer, without any request.
     assert.ok(w.lines.includes('lease exp: expired (held by node-b)'), w.lines.join('\n'));
