@@ -390,6 +390,7 @@ struct pconn {
 	struct waiter *pending;
 	uint64_t seq;
 	int reading; /* a waiter is reading ACKs */
+	atomic_uint ack_ewma_ns; /* recent time from rpc_wait to its ACK (adaptive ACK polling) */
 	int up;
 	char *rx;    /* ACK payload buffer (used by the reader) */
 };
@@ -399,6 +400,7 @@ int g_nconns = 3;
 int g_timeout_ms = 2000;
 uint32_t g_zone = 4096;
 static int g_spin_us = 50; /* --spin-us: adaptive polling, see spin_worker (0: libfuse loop) */
+static int g_ack_spin_us = 300; /* --ack-spin-us: longest ACK poll when ACKs come that fast */
 static uint8_t g_secret[256];
 static size_t g_secret_len;
 static pthread_condattr_t g_cvattr;
@@ -765,6 +767,7 @@ static int rpc_wait(struct waiter *w, int ci, int *res, int timeout_ms)
 	}
 	pthread_mutex_lock(&c->pmu);
 	int timed_out = 0, ioerr = 0;
+	uint64_t t_start = hr_now_ns();
 	while (!w->done) {
 		if (!c->reading && g_epoch == w->ep && g_mir != MIR_NONE) {
 			c->reading = 1;
@@ -773,9 +776,29 @@ static int rpc_wait(struct waiter *w, int ci, int *res, int timeout_ms)
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long ms = (dl.tv_sec - now.tv_sec) * 1000L + (dl.tv_nsec - now.tv_nsec) / 1000000L;
 			struct pollfd p = {.fd = c->ch.fd, .events = POLLIN};
-			int pr = ms > 0 ? (hr_spin_readable(c->ch.fd, g_spin_us) ? 1 : poll(&p, 1, (int)(ms < 200 ? ms : 200))) : 0;
+			/* Adaptive ACK polling: when this lane's ACKs have recently come within
+			 * --ack-spin-us, poll a little longer than they took (a sleeping thread costs a
+			 * wakeup, tens of microseconds on a VM); slow answers (fsync of much data) get
+			 * the short --spin-us poll only. */
+			int spin = g_spin_us;
+			if (spin > 0) {
+				unsigned ew = atomic_load_explicit(&c->ack_ewma_ns, memory_order_relaxed) / 1000u;
+				if (ew <= (unsigned)g_ack_spin_us) {
+					int s2 = (int)(ew + ew / 4 + 10);
+					if (s2 > g_ack_spin_us) s2 = g_ack_spin_us;
+					if (s2 > spin) spin = s2;
+				}
+				uint64_t el = (hr_now_ns() - t_start) / 1000u;
+				spin = el < (uint64_t)spin ? spin - (int)el : 0;
+			}
+			int pr = ms > 0 ? (hr_spin_readable(c->ch.fd, spin) ? 1 : poll(&p, 1, (int)(ms < 200 ? ms : 200))) : 0;
 			if (pr == 1 && read_one_ack(c) < 0) ioerr = errno ? errno : EIO;
 			else if (pr < 0 && errno != EINTR) ioerr = errno;
+			if (pr == 1 && !ioerr && w->done) {
+				unsigned smp = (unsigned)((hr_now_ns() - t_start) > 100000000u ? 100000000u : hr_now_ns() - t_start);
+				unsigned old = atomic_load_explicit(&c->ack_ewma_ns, memory_order_relaxed);
+				atomic_store_explicit(&c->ack_ewma_ns, old - old / 8 + smp / 8, memory_order_relaxed);
+			}
 			pthread_mutex_lock(&c->pmu);
 			c->reading = 0;
 			if (c->pending) pthread_cond_signal(&c->pending->cv); /* someone else may read now */
@@ -2406,6 +2429,7 @@ int primary_main(int argc, char **argv)
 				     {"threads", 1, 0, 'T'},	  {"no-sync-direct", 0, 0, 'D'}, {"cached-writes", 0, 0, 'W'},
 				     {"spin-us", 1, 0, 'S'},	  {"control", 1, 0, 'C'},   {"mode", 1, 0, 'M'},
 				     {"zone-bytes", 1, 0, 'Z'}, {"include", 1, 0, 'I'},   {"exclude", 1, 0, 'X'},
+				     {"ack-spin-us", 1, 0, 'A'},
 				     {0, 0, 0, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -2420,6 +2444,7 @@ int primary_main(int argc, char **argv)
 		case 'D': g_sync_direct = 0; break;
 		case 'W': g_write_direct = 0; break;
 		case 'S': g_spin_us = atoi(optarg); break;
+		case 'A': g_ack_spin_us = atoi(optarg); break;
 		case 'C': control = optarg; break;
 		case 'M': mode = optarg; break;
 		case 'Z': g_zone = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -2434,7 +2459,7 @@ int primary_main(int argc, char **argv)
 		fprintf(stderr, "usage: hamod-repl primary --dir D --key-file K (--control SOCK | --peer HOST:PORT) "
 				"[--changelog FILE] [--mode off|hold] [--zone-bytes N (power of 2, 512..1M)] [--timeout-ms N] "
 				"[--include GLOB]... [--exclude GLOB]... [--conns N] [--threads N] [--cached-writes] "
-				"[--no-sync-direct] [--spin-us N]\n");
+				"[--no-sync-direct] [--spin-us N] [--ack-spin-us N]\n");
 		return 2;
 	}
 	char peer_host[128];
