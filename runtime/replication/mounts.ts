@@ -3,7 +3,7 @@
 // mounts we made are ever removed: FUSE mounts of type fuse.hamod-repl, and bind mounts whose mount
 // id we recorded (an operator's own mount at the same place is left alone).
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync, renameSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -52,21 +52,40 @@ export async function umount(path: string, lazy: boolean): Promise<void> {
   await run('umount', lazy ? ['-l', path] : [path], { timeout: 10_000 });
 }
 
-/** Records of the read-only binds we made (mount ids), so that only those are removed later. */
+/**
+ * Records of the read-only binds we made, so that only those are removed later. A mount id is only
+ * unique within one mount namespace and one boot (ids are reused): each record carries both, and a
+ * record from another namespace or boot is ignored (that mount is gone; the id may now be someone
+ * else's, e.g. the operator's own mount of the directory).
+ */
 export class BindRecord {
   constructor(private readonly file: string) {}
 
+  static #where(): string {
+    let ns = '?';
+    let boot = '?';
+    try { ns = readlinkSync('/proc/self/ns/mnt'); } catch { /* no procfs */ }
+    try { boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { /* no procfs */ }
+    return `${boot}/${ns}`;
+  }
+
   read(): Record<string, number> {
     try {
-      return JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, number>;
+      const r = JSON.parse(readFileSync(this.file, 'utf8')) as { where?: string; binds?: Record<string, number> };
+      return r.where === BindRecord.#where() && r.binds ? r.binds : {};
     } catch {
       return {};
     }
   }
 
   write(rec: Record<string, number>): void {
-    writeFileSync(`${this.file}.tmp`, JSON.stringify(rec), { mode: 0o600 });
+    writeFileSync(`${this.file}.tmp`, JSON.stringify({ where: BindRecord.#where(), binds: rec }), { mode: 0o600 });
     renameSync(`${this.file}.tmp`, this.file);
+  }
+
+  /** The mount is a read-only bind we recorded. */
+  isOurs(path: string, m: MountEntry): boolean {
+    return this.read()[path] === m.id && m.options.split(',').includes('ro');
   }
 }
 
@@ -79,7 +98,7 @@ export async function removeOurMounts(path: string, binds: BindRecord, log: (l: 
     const top = topMountAt(path);
     if (!top) return;
     const rec = binds.read();
-    const ours = top.fsType === 'fuse.hamod-repl' || rec[path] === top.id;
+    const ours = top.fsType === 'fuse.hamod-repl' || binds.isOurs(path, top);
     if (!ours) return;
     try {
       await umount(path, true);
@@ -110,7 +129,7 @@ export async function bindReadOnly(path: string, binds: BindRecord): Promise<voi
 export async function unbindReadOnly(path: string, binds: BindRecord): Promise<void> {
   const rec = binds.read();
   const top = topMountAt(path);
-  if (!top || rec[path] !== top.id) return;
+  if (!top || !binds.isOurs(path, top)) return;
   try {
     await umount(path, false);
   } catch {

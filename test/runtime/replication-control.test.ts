@@ -63,3 +63,21 @@ test('control client: a dead socket rejects instead of hanging', async () => {
   const c = new ControlClient(join(tmpdir(), `hamod-none-${process.pid}.sock`));
   await assert.rejects(c.request('STATUS', 1000), /ENOENT|ECONNREFUSED/);
 });
+
+test('bind records: only ours, only from this mount namespace and boot, only read-only', async (t) => {
+  const { BindRecord } = await import('../../runtime/replication/mounts.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'hamod-binds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'binds.json');
+  const rec = new BindRecord(file);
+  rec.write({ '/var/lib/app': 101 });
+  const ro = { id: 101, parent: 100, mountPoint: '/var/lib/app', options: 'ro,relatime', fsType: 'ext4', source: '/dev/vda' };
+  assert.equal(rec.isOurs('/var/lib/app', ro), true);
+  assert.equal(rec.isOurs('/var/lib/app', { ...ro, options: 'rw,relatime' }), false, 'a read-write mount with that id is not our bind');
+  assert.equal(rec.isOurs('/var/lib/app', { ...ro, id: 102 }), false);
+  // Written in another mount namespace or boot (a crashed host's record): mount ids are reused.
+  writeFileSync(file, JSON.stringify({ where: 'other-boot/mnt:[4026531841]', binds: { '/var/lib/app': 101 } }));
+  assert.equal(rec.isOurs('/var/lib/app', ro), false);
+  assert.deepEqual(rec.read(), {});
+});
