@@ -70,7 +70,9 @@ test('(d) a stale node is refused: it waits (stale) and never starts; only `prim
     throw new Error(`${(e as Error).message}: ${st?.modules[0]?.state} (${st?.modules[0]?.detail}) ${st?.modules[0]?.last?.reason}\n${await ctx()}`);
   }
   const seen = await watch(c, second, 5_000);
-  assert.deepEqual(seen, ['WAIT'], `${second} stays in WAIT: ${seen.join(' > ')}\n${await ctx()}`);
+  // WAIT throughout (a PROMOTING blip, asking the witness again, would still not start anything).
+  assert.ok(seen.every((s) => s === 'WAIT' || s === 'PROMOTING') && seen[seen.length - 1] === 'WAIT', `${second} stays in WAIT: ${seen.join(' > ')}\n${await ctx()}`);
+  if (seen.length > 1) t.diagnostic(`${second} went through ${seen.join(' > ')}`);
   st = await c.status(second);
   assert.equal(st?.modules[0]?.detail, 'stale', `${second} waits because its data is stale: ${st?.modules[0]?.last?.reason}`);
   assert.notEqual(st?.modules[0]?.data.status, 'up-to-date', `${second} knows its data is not up to date`);
