@@ -201,7 +201,13 @@ export class ModuleReplication {
       const failed = mine.find((x) => x.link === 'failed' || x.link === 'none');
       if (mine.length < this.dirs.length || failed) {
         // The primary dropped this attachment (or a newer one replaced it): try again.
-        if (failed && ++failures >= 3 && this.#receive?.resyncTo !== null) return this.#failReceive(`reintegration failed: ${failed.reason ?? failed.link}`);
+        if (failed) failures++;
+        // A changed-zones reintegration that keeps failing (our copy no longer matches what the
+        // change logs describe) is retried with checksums, which needs no history.
+        if (failed && failures === 2 && !this.#receive!.full) {
+          this.#receive!.full = true;
+          this.#d.log(`replication: changed-zones reintegration failed twice (${failed.reason ?? failed.link}): retrying with checksums of every zone`);
+        } else if (failed && failures >= 4 && this.#receive?.resyncTo !== null) return this.#failReceive(`reintegration failed: ${failed.reason ?? failed.link}`);
         this.#d.log(`replication: reintegration ${attachId} ${failed ? `failed (${failed.reason ?? failed.link})` : 'superseded'}; asking again`);
         attachId = null;
         await sleep(1000);
