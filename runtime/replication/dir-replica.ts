@@ -42,6 +42,8 @@ export interface DirReplicaDeps {
 export class DirReplica {
   readonly d: DirReplicaDeps;
   #role: DirRole = 'none';
+  /** The role the last setMode asked for (role changes are applied in order by #serial). */
+  #target: DirRole = 'none';
   #mode = 'off';
   #daemon: ReplDaemon | null = null;
   #control: ControlClient | null = null;
@@ -91,21 +93,35 @@ export class DirReplica {
 
   /** Applies a mode of the mirror machine (`off | receive | hold | alone | sync`). */
   setMode(mode: string, generation: string): Promise<void> {
+    const target: DirRole = mode === 'off' ? 'none' : mode === 'receive' ? 'secondary' : 'primary';
+    const was = this.#target;
+    this.#target = target;
+    const log = (e: unknown) => this.d.log(`replication: mode ${mode} on ${this.d.dir}: ${(e as Error).message}`);
     if (mode === 'off') {
-      // Fencing waits for this: writes are refused at once (EROFS); the daemon's exit and the
-      // unmount follow in the background (the next role change waits for them).
-      const refused = this.#serial(async () => {
+      // Fencing must not wait for the daemon (it may be waiting for a lost mirror's answer): the
+      // application is killed first by the agent; writes are refused (EROFS) as soon as the daemon
+      // reads the command; its exit and the unmount follow.
+      void this.#serial(async () => {
         if (this.#role === 'primary') {
-          try { await this.#control?.request('MODE off', 1000); } catch { /* dead daemon: its mount refuses everything */ }
+          try { await this.#control?.request('MODE off', 3000); } catch { /* dead daemon: its mount refuses everything */ }
         }
         this.#mode = mode;
-      });
-      void this.#serial(async () => {
         await this.#stopPrimary();
         await this.#stopSecondary();
-      });
-      return refused;
+      }).catch(log);
+      return Promise.resolve();
     }
+    if (target === 'primary' && was === 'primary' && this.#role === 'primary' && this.#daemon?.alive) {
+      // Only the mode changes (the daemon is, or is being, mounted): the command is queued in order
+      // and nothing waits for it. The modes only ever hold or release writes.
+      void this.#serial(async () => {
+        await this.#ensurePrimary();
+        await this.#control!.request(mode === 'hold' ? 'MODE hold' : `MODE ${mode} ${generation}`);
+        this.#mode = mode;
+      }).catch(log);
+      return Promise.resolve();
+    }
+    // A role change: the caller (the application's start) waits for the mount.
     return this.#serial(async () => {
       if (mode === 'receive') {
         await this.#stopPrimary();
