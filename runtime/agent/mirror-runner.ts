@@ -168,6 +168,7 @@ export class MirrorRunner {
 
   dispatch(event: MirrorEvent): void {
     if (this.#closed) return;
+    if (event.type === 'peerLost') this.#repl?.peerLost();
     this.#queue.push(event);
     if (!this.#busy) void this.#drain();
   }

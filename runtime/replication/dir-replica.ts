@@ -156,6 +156,19 @@ export class DirReplica {
     });
   }
 
+  /** The peer is lost: drop the mirror now rather than let writes wait out the replication timeout. */
+  dropMirror(): void {
+    if (this.#link !== 'insync' && this.#link !== 'resync') return;
+    void this.#serial(async () => {
+      if (this.#role !== 'primary' || !this.#control || (this.#link !== 'insync' && this.#link !== 'resync')) return;
+      try {
+        await this.#control.request('DETACH', 3000);
+        this.#link = 'none';
+        this.#reason = 'peer lost';
+      } catch { /* already detached */ }
+    });
+  }
+
   async #ensurePrimary(): Promise<void> {
     if (this.#role === 'primary' && this.#daemon?.alive) return;
     await this.#stopPrimary();

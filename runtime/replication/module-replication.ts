@@ -127,6 +127,11 @@ export class ModuleReplication {
     this.#startReceive(toGenerationId, full);
   }
 
+  /** The heartbeats say the peer is gone: writes stop waiting for its mirror at once. */
+  peerLost(): void {
+    for (const x of this.dirs) x.dropMirror();
+  }
+
   abortResync(): void {
     this.#receive = null;
   }
