@@ -7,7 +7,7 @@
 // Interactive (a terminal): the cluster stays up for you to try commands until Ctrl-C.
 // Not interactive (CI, pipes): runs the scripted failover and exits. Everything is removed at the end.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -43,6 +43,10 @@ Run it again as root:  sudo npm run demo`);
 // The tools the test hosts need: installed from Debian's packages when missing (as CI does).
 const TOOLS = { ip: 'iproute2', nft: 'nftables', ping: 'iputils-ping', arping: 'iputils-arping', nsenter: 'util-linux', mount: 'mount', pgrep: 'procps', openssl: 'openssl', curl: 'curl' };
 const missing = Object.entries(TOOLS).filter(([cmd]) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0).map(([, pkg]) => pkg);
+// The native replication component is built from source (native/build.sh): its build packages.
+const nativeBin = join(root, 'native/hamod-repl/build/hamod-repl');
+const nativePkgs = ['build-essential', 'pkg-config', 'libfuse3-dev', 'libssl-dev', 'fuse3']; // first block of native/apt-packages.txt
+if (!existsSync(nativeBin)) missing.push(...nativePkgs.filter((p) => spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' }).stdout?.includes('ok installed') !== true));
 if (missing.length) {
   step(`Installing the missing system packages: ${[...new Set(missing)].join(' ')}`);
   const env2 = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -50,6 +54,14 @@ if (missing.length) {
   const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...new Set(missing)], { stdio: 'inherit', env: env2 });
   if (r.status !== 0) {
     console.error('could not install them: install these packages and run the demo again');
+    process.exit(1);
+  }
+}
+if (!existsSync(nativeBin)) {
+  step('Building the native replication component (native/build.sh)');
+  const r = spawnSync('sh', [join(root, 'native/build.sh')], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error('native/build.sh failed: the replicated directory cannot be served');
     process.exit(1);
   }
 }
