@@ -52,6 +52,7 @@ export class PeerLink {
       peers: [{ nodeName: deps.peer.name, endpoints: deps.peer.addresses.map((address, network) => ({ network, address, port: deps.port })) }],
       clock: () => deps.clock.now(),
       onHeartbeat: (h) => {
+        if (h.restarted) this.#step({ type: 'restarted', at: h.receivedAt });
         this.#step({ type: 'beat', network: String(h.network), at: h.receivedAt });
         const body = h.body as { m?: string; p?: unknown; cfg?: number } | null;
         if (body && typeof body.m === 'string') deps.onModuleMessage(body.m, body.p);

@@ -6,7 +6,9 @@
 //   is reported as `networkDown` / `degraded`, never as a lost peer.
 // - The peer is lost only when every network has been silent for `timeoutMs`.
 // - A lost peer must beat continuously for the hold-down (doubling with each loss in the flap window)
-//   before it is reported up again. The very first contact is reported at once.
+//   before it is reported up again. The very first contact is reported at once. A peer whose agent
+//   restarted (new boot id) starts a new flap history: a node rebooted after a crash is not a
+//   flapping link, and doubling its hold-down only delays its reintegration.
 import type { HeartbeatTimings } from './timings.js';
 
 export type PeerLiveness = 'unknown' | 'up' | 'lost' | 'recovering';
@@ -29,7 +31,11 @@ export interface HeartbeatState {
   readonly degraded: readonly string[];
 }
 
-export type HeartbeatInput = { readonly type: 'beat'; readonly network: string; readonly at: number } | { readonly type: 'tick'; readonly at: number };
+export type HeartbeatInput =
+  | { readonly type: 'beat'; readonly network: string; readonly at: number }
+  | { readonly type: 'tick'; readonly at: number }
+  /** The peer's agent restarted (a new boot id): its earlier losses were not a flapping link. */
+  | { readonly type: 'restarted'; readonly at: number };
 
 export type HeartbeatOutput =
   | { readonly type: 'peerUp'; readonly at: number }
@@ -56,7 +62,11 @@ export function holdDownFor(losses: number, t: HeartbeatTimings): number {
 }
 
 export function heartbeatReducer(t: HeartbeatTimings): (state: HeartbeatState, input: HeartbeatInput) => HeartbeatStep {
-  return (state, input) => (input.type === 'beat' ? beat(state, input.network, input.at, t) : tick(state, input.at, t));
+  return (state, input) => {
+    if (input.type === 'beat') return beat(state, input.network, input.at, t);
+    if (input.type === 'restarted') return { state: state.losses.length ? { ...state, losses: [] } : state, output: [] };
+    return tick(state, input.at, t);
+  };
 }
 
 function downList(nets: Readonly<Record<string, NetworkLiveness>>): string[] {

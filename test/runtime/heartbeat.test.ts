@@ -112,6 +112,21 @@ describe('heartbeat tracker', () => {
     assert.equal(holdDownFor(20, T), T.maxHoldDownMs);
   });
 
+  it('a peer whose agent restarted (new boot id) starts a new flap history: base hold-down, not doubled', () => {
+    const lossesThenBack = (restart: boolean): HeartbeatInput[] => [
+      ...schedule(0, 500, 100, ['net0']),
+      ...schedule(510, 1200, 1_000_000, []), // lost at 1100
+      ...schedule(1210, 3000, 100, ['net0']), // back, up after the hold-down
+      ...schedule(3010, 3700, 1_000_000, []), // lost again at 3600
+      ...(restart ? [{ type: 'restarted', at: 3710 } as HeartbeatInput] : []),
+      ...schedule(3710, 8000, 100, ['net0']),
+    ];
+    const flapping = feed(lossesThenBack(false), T, ['net0']).out.filter((o) => o.type === 'peerUp');
+    assert.equal(flapping[2]?.at, 3710 + 2 * T.holdDownMs, 'same boot: the hold-down doubles');
+    const rebooted = feed(lossesThenBack(true), T, ['net0']).out.filter((o) => o.type === 'peerUp');
+    assert.equal(rebooted[2]?.at, 3710 + T.holdDownMs, 'new boot id: the base hold-down');
+  });
+
   it('a gap during the hold-down restarts it', () => {
     const inputs: HeartbeatInput[] = [
       ...schedule(0, 300, 100, ['net0']),
