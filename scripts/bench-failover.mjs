@@ -196,7 +196,7 @@ async function main() {
     try {
       c = await fixture.startMirrorCluster(t);
       cleanup.dirs.add(c.root);
-      cleanup.emptyDirs.add(`/var/lib/hamod-test-${c.net.runId}`); // the fixture's tmpfs mount point, left on the machine's disk
+      cleanup.emptyDirs.add(`/var/lib/hamod-test-${c.net.runId}`); // the fixture's bind mount point of the app data, left on the machine's disk
       const p = await c.waitFor('a primary and a secondary', (x) => (x.n1 === 'PRIM' && x.n2 === 'SECOND') || (x.n2 === 'PRIM' && x.n1 === 'SECOND'), 30_000);
       const prim = p.n1 === 'PRIM' ? 'n1' : 'n2';
       const second = prim === 'n1' ? 'n2' : 'n1';
@@ -369,7 +369,7 @@ vrrp_instance VI_1 {
             if ((n === second && m[1] === 'SECOND') || (n === prim && PRIMARY_ROLE.test(m[1]) && !PRIMARY_ROLE.test(m[2])) || (n === second && PRIMARY_ROLE.test(m[2]))) transitions.push(`${n}: ${e.line}`);
             else if (n === prim && m[2] === 'STOPPING_PRIM' && /restart/.test(e.text)) restarts.push(`${n}: ${e.line}`);
             else other.push(`${n}: ${e.line}`);
-          } else if (/^checker|^service|^start failed|^WARNING/.test(e.text) && !/no replication layer/.test(e.text)) hb.push(`${n}: ${e.line}`);
+          } else if (/^checker|^service|^start failed|^WARNING/.test(e.text)) hb.push(`${n}: ${e.line}`);
         }
         for (const e of events(readLog(join(c.root, `${n}.log`)))) if (e.t >= tStart - 1 && e.t <= tEnd + 1500 && /lost|down|flap/.test(e.text)) hb.push(`${n}: ${e.line}`);
       }
