@@ -138,6 +138,24 @@ int hr_write_full(int fd, const void *buf, size_t n)
 	return 0;
 }
 
+/* Skips r bytes already transferred from the front of an iovec array. */
+static void iov_advance(struct iovec **iovp, int *np, size_t r)
+{
+	struct iovec *iov = *iovp;
+	int n = *np;
+	while (n > 0 && r >= iov->iov_len) {
+		r -= iov->iov_len;
+		iov++;
+		n--;
+	}
+	if (n > 0) {
+		iov->iov_base = (char *)iov->iov_base + r;
+		iov->iov_len -= r;
+	}
+	*iovp = iov;
+	*np = n;
+}
+
 int hr_writev_full(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {
@@ -147,15 +165,7 @@ int hr_writev_full(int fd, struct iovec *iov, int n)
 			if (errno == EINTR) continue;
 			return -1;
 		}
-		while (n > 0 && (size_t)r >= iov->iov_len) {
-			r -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + r;
-			iov->iov_len -= (size_t)r;
-		}
+		iov_advance(&iov, &n, (size_t)r);
 	}
 	return 0;
 }
@@ -354,15 +364,7 @@ static int read_rest(int fd, struct iovec *iov, int n)
 			return -1;
 		}
 		spin_end = 0;
-		while (n > 0 && (size_t)r >= iov->iov_len) {
-			r -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + r;
-			iov->iov_len -= (size_t)r;
-		}
+		iov_advance(&iov, &n, (size_t)r);
 	}
 	return 0;
 }

@@ -1347,6 +1347,22 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	do_remove(req, parent, name, 1);
 }
 
+/* Rename/link between an excluded and a replicated path: refused with EXDEV (applications such as
+ * mv then copy), the namespace operation ended. 1 when refused; else o->excl says whether the
+ * operation stays local. */
+static int ns_boundary(fuse_req_t req, struct nsop *o, int isdir)
+{
+	int x1 = path_excl(o->p1, isdir), x2 = path_excl(o->p2, isdir);
+	if (x1 != x2) {
+		pthread_mutex_unlock(&g_nsmu);
+		live_un();
+		fuse_reply_err(req, EXDEV);
+		return 1;
+	}
+	o->excl = x1;
+	return 0;
+}
+
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		      const char *newname, unsigned int flags)
 {
@@ -1363,14 +1379,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0) {
 		struct stat st;
 		int isdir = fstatat(d1->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
-		int x1 = path_excl(o.p1, isdir), x2 = path_excl(o.p2, isdir);
-		if (x1 != x2) { /* across the include/exclude boundary: applications copy instead */
-			pthread_mutex_unlock(&g_nsmu);
-			live_un();
-			fuse_reply_err(req, EXDEV);
-			return;
-		}
-		o.excl = x1;
+		if (ns_boundary(req, &o, isdir)) return;
 	}
 	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	pthread_mutex_lock(&g_tmu);
@@ -1404,16 +1413,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	}
 	o.r1 = get_path(in, o.p1, sizeof o.p1);
 	o.r2 = child_path(d2, newname, o.p2, sizeof o.p2);
-	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0) {
-		int x1 = path_excl(o.p1, 0), x2 = path_excl(o.p2, 0);
-		if (x1 != x2) {
-			pthread_mutex_unlock(&g_nsmu);
-			live_un();
-			fuse_reply_err(req, EXDEV);
-			return;
-		}
-		o.excl = x1;
-	}
+	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0 && ns_boundary(req, &o, 0)) return;
 	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	proc_path(proc, sizeof proc, in->fd);
 	int res = linkat(AT_FDCWD, proc, d2->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;

@@ -178,7 +178,7 @@ export class Agent {
       module, plan, dirs, stateDir: this.L.moduleDir(module),
       bin: (() => {
         try {
-          return replBinary((l) => log.event(l));
+          return replBinary();
         } catch (e) {
           // The module then refuses to start as primary, saying why (the daemon cannot be run).
           log.event(`WARNING: the native replication component is not available: ${(e as Error).message}`);

@@ -1,7 +1,7 @@
 // One native replication daemon (native/hamod-repl) of one replicated directory: started with the
 // kernel's parent-death signal (it dies with the agent, like the application), its stdout read as
 // event lines, the primary's control socket used for commands (one request, one reply line).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -9,16 +9,16 @@ import { PACKAGE_ROOT } from '../../compiler/validate/schema-file.js';
 
 const SETPRIV = '/usr/bin/setpriv';
 
-/** The daemon binary: HAMOD_REPL_BIN, or native/hamod-repl/build/hamod-repl (built from source if missing). */
-export function replBinary(log: (l: string) => void): string {
+/**
+ * The daemon binary: HAMOD_REPL_BIN, or native/hamod-repl/build/hamod-repl (built from source by
+ * `npm run build` / native/build.sh at install; never by the agent, whose event loop carries the
+ * heartbeats).
+ */
+export function replBinary(): string {
   const env = process.env.HAMOD_REPL_BIN;
   if (env) return env;
   const bin = join(PACKAGE_ROOT, 'native/hamod-repl/build/hamod-repl');
-  if (!existsSync(bin)) {
-    log('building the native replication component (native/build.sh)');
-    const r = spawnSync('sh', [join(PACKAGE_ROOT, 'native/build.sh')], { encoding: 'utf8', timeout: 300_000 });
-    if (r.status !== 0) throw new Error(`native/build.sh failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
-  }
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: build it with native/build.sh (Debian packages: native/apt-packages.txt)`);
   return bin;
 }
 

@@ -35,7 +35,6 @@ export interface DirReplicaDeps {
   log: (line: string) => void;
   onInSync: () => void;
   onOutOfSync: (reason: string) => void;
-  onResyncFailed: (reason: string) => void;
   onDaemonExit: (role: DirRole, how: string) => void;
 }
 
@@ -44,7 +43,6 @@ export class DirReplica {
   #role: DirRole = 'none';
   /** The role the last setMode asked for (role changes are applied in order by #serial). */
   #target: DirRole = 'none';
-  #mode = 'off';
   #daemon: ReplDaemon | null = null;
   #control: ControlClient | null = null;
   #port: number | null = null;
@@ -105,7 +103,6 @@ export class DirReplica {
         if (this.#role === 'primary') {
           try { await this.#control?.request('MODE off', 3000); } catch { /* dead daemon: its mount refuses everything */ }
         }
-        this.#mode = mode;
         await this.#stopPrimary();
         await this.#stopSecondary();
       }).catch(log);
@@ -117,7 +114,6 @@ export class DirReplica {
       void this.#serial(async () => {
         await this.#ensurePrimary();
         await this.#control!.request(mode === 'hold' ? 'MODE hold' : `MODE ${mode} ${generation}`);
-        this.#mode = mode;
       }).catch(log);
       return Promise.resolve();
     }
@@ -131,7 +127,6 @@ export class DirReplica {
         await this.#ensurePrimary();
         await this.#control!.request(mode === 'hold' ? 'MODE hold' : `MODE ${mode} ${generation}`);
       }
-      this.#mode = mode;
     });
   }
 
@@ -308,7 +303,6 @@ export class DirReplica {
         this.#link = 'failed';
         this.#reason = reason;
         this.d.log(`replication: resync of ${this.d.dir} failed: ${reason}`);
-        this.d.onResyncFailed(reason);
         return;
       }
       case 'STATE':
@@ -332,9 +326,5 @@ export class DirReplica {
       await this.#stopPrimary();
       await this.#stopSecondary();
     });
-  }
-
-  get mode(): string {
-    return this.#mode;
   }
 }

@@ -84,17 +84,17 @@ export class ModuleReplication {
           listenAddress: d.listenAddress, log: d.log,
           onInSync: insync,
           onOutOfSync: (r) => d.onOutOfSync(`${dir}: ${r}`),
-          onResyncFailed: () => undefined,
           onDaemonExit: (role, how) => {
-            if (role === 'primary' && (this.#mode === 'sync' || this.#mode === 'alone' || this.#mode === 'hold')) d.onOutOfSync(`${dir}: replication daemon ${how}`);
+            if (role === 'primary' && this.#primaryMode()) d.onOutOfSync(`${dir}: replication daemon ${how}`);
             if (role === 'secondary' && this.#receive) this.#failReceive(`${dir}: replication daemon ${how}`);
           },
         }),
     );
   }
 
-  get mode(): string {
-    return this.#mode;
+  /** The machine runs this node as primary (the daemon is mounted over the directories). */
+  #primaryMode(): boolean {
+    return this.#mode === 'sync' || this.#mode === 'alone' || this.#mode === 'hold';
   }
 
   /** Agent start: removes what a crashed run left mounted on the directories. */
@@ -234,7 +234,7 @@ export class ModuleReplication {
 
   /** Primary side: the peer asks for its secondaries to be attached. */
   async attachFromPeer(req: AttachRequest): Promise<{ ok: boolean; reason?: string }> {
-    if (this.#mode !== 'sync' && this.#mode !== 'alone' && this.#mode !== 'hold') return { ok: false, reason: `not primary here (replication ${this.#mode})` };
+    if (!this.#primaryMode()) return { ok: false, reason: `not primary here (replication ${this.#mode})` };
     if (req.endpoints.length !== this.dirs.length) return { ok: false, reason: 'directory count differs' };
     try {
       for (const e of req.endpoints) {

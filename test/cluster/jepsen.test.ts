@@ -21,7 +21,8 @@ import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
 import { APP_PORT, PRIMARY_LIKE, startedPair, until } from './fixture.js';
 import { MODULE, RECORDS_MODULE_DIR, compareReplicas, describeNode, getVip, monitorHistory, other, primaryOf, recordsOnDisk, replicasEqual, tailLogs, type NodeName } from '../workload/cluster-util.js';
-import { DEFAULT_MAX_PAYLOAD, rng, startRecordsClient, summarizeIds, verifyRecords } from '../workload/records.js';
+import { DEFAULT_MAX_PAYLOAD, startRecordsClient, summarizeIds, verifyRecords } from '../workload/records.js';
+import { rng } from '../workload/rng.js';
 
 const SEED = process.env.HAMOD_JEPSEN_SEED ? Number(process.env.HAMOD_JEPSEN_SEED) : randomInt(1, 2 ** 31 - 1);
 const FAULTS = Number(process.env.HAMOD_JEPSEN_FAULTS ?? 20);

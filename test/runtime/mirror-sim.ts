@@ -40,6 +40,7 @@ import {
 } from '../../runtime/mirror/witness-lease.js';
 import { heartbeatReducer, initialHeartbeatState, type HeartbeatOutput, type HeartbeatState } from '../../runtime/heartbeat/tracker.js';
 import { DEFAULT_HEARTBEAT_TIMINGS, type HeartbeatTimings } from '../../runtime/heartbeat/timings.js';
+import { rng } from '../workload/rng.js';
 
 export type NodeId = 'a' | 'b';
 export type Link = 'ab' | 'aw' | 'bw';
@@ -138,17 +139,6 @@ export interface SimNode {
 
 export class SimFailure extends Error {}
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class Sim {
   t = 0;

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { POINTS, checkExact, checkRequired, contents, executedFor, modelAfter, script } from './cc.js';
-import { recordLine, recordPayload, rng, summarizeIds, verifyRecords } from './records.js';
+import { recordLine, recordPayload, summarizeIds, verifyRecords } from './records.js';
+import { rng } from './rng.js';
 import { diffTrees, globToRegExp, isExcluded, snapshotTree } from './trees.js';
 
 const SEED = 4242;

@@ -10,21 +10,11 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../compiler/validate/schema-file.js';
 import type { TestHost } from '../harness/index.js';
+import { rng } from './rng.js';
 
 export const DEFAULT_MAX_PAYLOAD = 2048;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** A small seeded PRNG (mulberry32): same seed, same sequence, on every machine. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The payload of record `id` in a run seeded with `seed`: 16..maxSize characters of [A-Za-z0-9_-]. */
 export function recordPayload(seed: number, id: number, maxSize = DEFAULT_MAX_PAYLOAD): string {
