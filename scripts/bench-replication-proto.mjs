@@ -6,7 +6,13 @@
 //   gluster  a GlusterFS replica-2 volume: glusterd + one brick on each of g1 and g2 (private
 //            /var/lib/glusterd, /var/log/glusterfs, /run per host, see bench-lib/gluster.mjs), FUSE
 //            client on g1; falls back to ONE host with two bricks if two hosts cannot work (said so
-//            in the output).
+//            in the output);
+//   floor    not a file system: the least work any synchronous two-node replication does for the
+//            two fio workloads on these two test hosts and this disk (bench-lib/floor.c: per write,
+//            one TCP frame h1 -> h2, the same write into a file on each side, O_DSYNC for 4k, an
+//            answer back; no FUSE, no authentication, both sides busy-polling). floor/local is the
+//            ceiling of any design's hamod/local on this machine, hamod/floor what hamod's own
+//            layers (FUSE, MAC, bookkeeping) cost.
 // Workloads (same parameters and the same programs for the three): fio 4k random writes with
 // O_DSYNC (psync, iodepth 1, 1 job, time based), fio 128k sequential writes (buffered, end fsync),
 // and creating then deleting N small files (bench-lib/smallfiles.c, compiled here). Each round runs
@@ -331,8 +337,11 @@ async function main() {
   spawnSync('chmod', ['755', bin]);
   const caps = binaryCaps(bin);
   const sfProg = join(scratch, 'smallfiles');
-  const cc = spawnSync('cc', ['-O2', '-Wall', '-o', sfProg, join(ROOT, 'scripts/bench-lib/smallfiles.c')], { encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`cc smallfiles.c: ${cc.stderr}`);
+  const floorProg = join(scratch, 'floor');
+  for (const [out, src] of [[sfProg, 'smallfiles.c'], [floorProg, 'floor.c']]) {
+    const cc = spawnSync('cc', ['-O2', '-Wall', '-o', out, join(ROOT, 'scripts/bench-lib', src)], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`cc ${src}: ${cc.stderr}`);
+  }
 
   net = await createTestNet({ hosts: ['h1', 'h2', 'g1', 'g2'], mountNamespace: true, prefix: 'hbr' });
   const [h1, h2, g1, g2] = net.hosts;
@@ -374,16 +383,37 @@ async function main() {
     }
   }
 
+  // (4) the floor: client on h1, server on h2, each with its own directory on the same disk
+  const floorDirs = [join(scratch, 'floor-h1'), join(scratch, 'floor-h2')];
+  for (const d of floorDirs) mkdirSync(d);
+  if (SEC_TMPFS) await h2.mountTmpfs(floorDirs[1], '4g');
+  let floorPort = 7900;
+  const runFloor = async (w) => {
+    const port = floorPort++;
+    const srv = new LineWatcher(`floor@${h2.name}`, h2.spawn([floorProg, 'server', h2.address, String(port), floorDirs[1]]));
+    try {
+      await srv.waitLine(/^LISTENING/);
+      const r = await h1.exec([floorProg, 'client', h2.address, String(port), floorDirs[0], w, String(RUNTIME)], { timeoutMs: (RUNTIME + 180) * 1000 });
+      if (r.code !== 0) throw new Error(`floor ${w} failed: ${r.stderr}${r.stdout}`);
+      const kv = kvOf(r.stdout);
+      return { iops: Number(kv.iops), mbps: Number(kv.mbps), lat_us: 1e6 / Number(kv.iops) };
+    } finally {
+      await srv.stop().catch(() => {});
+    }
+  };
+
   const systems = [
     { key: 'local', label: 'local', host: h1, dir: localDir },
     { key: 'hamod', label: 'hamod', host: h1, dir: pdir },
     ...(gluster ? [{ key: 'gluster', label: 'GlusterFS', host: g1, dir: gluster.mountDir }] : []),
+    { key: 'floor', label: 'floor', host: h1, dir: floorDirs[0], fioOnly: true },
   ];
   log(`fio 4k:      ${fioArgs('4k', 'DIR').join(' ')}`);
   log(`fio 128k:    ${fioArgs('128k', 'DIR').join(' ')}`);
   log(`small files: scripts/bench-lib/smallfiles.c DIR ${NFILES} ${FILESIZE} (create ${NFILES} files of ${FILESIZE} B, then unlink them; no fsync)`);
   log(`local   = ${localDir} (ext4, this machine's disk), run inside h1`);
   log(`hamod   = ${pdir} (FUSE, hamod-repl primary on h1) -> ${sdir}${SEC_TMPFS ? ' (tmpfs)' : ''} (secondary on h2)`);
+  log(`floor   = scripts/bench-lib/floor.c client on h1 (${floorDirs[0]}) -> server on h2 (${floorDirs[1]}${SEC_TMPFS ? ', tmpfs' : ''}): 4k/128k only`);
   if (gluster) log(`gluster = ${gluster.mountDir} (FUSE client on g1), replica 2, default volume options; setup: ${gluster.setup}`);
   else log('gluster = skipped (BENCH_SKIP_GLUSTER=1)');
   log(`rounds ${ROUNDS}, fio runtime ${RUNTIME} s${QUICK ? ' (BENCH_QUICK)' : ''}; load average before: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
@@ -396,6 +426,7 @@ async function main() {
     const order = systems.map((_, i) => systems[(i + round) % systems.length]);
     for (const w of ['4k', '128k', 'small']) {
       for (const s of order) {
+        if (s.fioOnly && w === 'small') continue;
         let perfProcs = [];
         const isHamod = s.key === 'hamod';
         if (isHamod && PERF && w !== '128k' && round === 0) {
@@ -409,7 +440,7 @@ async function main() {
         await sleep(1000);
         const mark = pri.lines.length;
         if (isHamod) usr1(pri);
-        const r = w === 'small' ? await smallFiles(s.host, sfProg, s.dir) : await fio(s.host, w, s.dir);
+        const r = w === 'small' ? await smallFiles(s.host, sfProg, s.dir) : s.key === 'floor' ? await runFloor(w) : await fio(s.host, w, s.dir);
         if (isHamod) { usr1(pri); await sleep(200); }
         res[w][s.key].push(r);
         for (const p of perfProcs) {
@@ -450,15 +481,18 @@ async function main() {
   const x = (r) => (r === null ? 'n/a' : `${r.toFixed(2)}×`);
   const L4 = m('4k', 'local', 'iops'); const H4 = m('4k', 'hamod', 'iops'); const G4 = m('4k', 'gluster', 'iops');
   const L128 = m('128k', 'local', 'mbps'); const H128 = m('128k', 'hamod', 'mbps'); const G128 = m('128k', 'gluster', 'mbps');
+  const F4 = m('4k', 'floor', 'iops'); const F128 = m('128k', 'floor', 'mbps');
   const LS = m('small', 'local', 'total_s'); const HS = m('small', 'hamod', 'total_s'); const GS = m('small', 'gluster', 'total_s');
   const rows = [
-    ['workload (median of ' + ROUNDS + ')', 'local', 'hamod', 'GlusterFS', 'hamod/local', 'target', 'hamod vs GlusterFS', 'target'],
+    ['workload (median of ' + ROUNDS + ')', 'local', 'hamod', 'GlusterFS', 'hamod/local', 'target', 'hamod vs GlusterFS', 'target', 'floor', 'floor/local', 'hamod/floor'],
     ['4k rand write O_DSYNC, IOPS', fmtv(L4, 0) + rng('4k', 'local', 'iops'), fmtv(H4, 0) + rng('4k', 'hamod', 'iops'), fmtv(G4, 0) + rng('4k', 'gluster', 'iops'),
-      pct(ratio(H4, L4)), '≥ 50 %' + verdict(ratio(H4, L4), 0.5), x(ratio(H4, G4)), '≥ 5×' + verdict(ratio(H4, G4), 5)],
+      pct(ratio(H4, L4)), '≥ 50 %' + verdict(ratio(H4, L4), 0.5), x(ratio(H4, G4)), '≥ 5×' + verdict(ratio(H4, G4), 5),
+      fmtv(F4, 0) + rng('4k', 'floor', 'iops'), pct(ratio(F4, L4)), pct(ratio(H4, F4))],
     ['128k seq write, MiB/s', fmtv(L128, 0) + rng('128k', 'local', 'mbps'), fmtv(H128, 0) + rng('128k', 'hamod', 'mbps'), fmtv(G128, 0) + rng('128k', 'gluster', 'mbps'),
-      pct(ratio(H128, L128)), '≥ 60 %' + verdict(ratio(H128, L128), 0.6), x(ratio(H128, G128)), '≥ 2×' + verdict(ratio(H128, G128), 2)],
+      pct(ratio(H128, L128)), '≥ 60 %' + verdict(ratio(H128, L128), 0.6), x(ratio(H128, G128)), '≥ 2×' + verdict(ratio(H128, G128), 2),
+      fmtv(F128, 0) + rng('128k', 'floor', 'mbps'), pct(ratio(F128, L128)), pct(ratio(H128, F128))],
     [`${NFILES} small files create+delete, s`, fmtv(LS, 2) + rng('small', 'local', 'total_s'), fmtv(HS, 2) + rng('small', 'hamod', 'total_s'), fmtv(GS, 2) + rng('small', 'gluster', 'total_s'),
-      `${x(ratio(LS, HS))} speed`, '—', `${x(ratio(GS, HS))} faster`, '≥ 3×' + verdict(ratio(GS, HS), 3)],
+      `${x(ratio(LS, HS))} speed`, '—', `${x(ratio(GS, HS))} faster`, '≥ 3×' + verdict(ratio(GS, HS), 3), '—', '—', '—'],
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   log('');
@@ -467,6 +501,8 @@ async function main() {
     if (i === 0) log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   }
   if (gluster) log(`GlusterFS setup: ${gluster.setup}; ${gluster.version}`);
+  log('floor: the same writes between the same two test hosts with no file system layer and no authentication, '
+    + 'both sides busy-polling (scripts/bench-lib/floor.c); floor/local bounds hamod/local on this machine');
   if (reint.ratio !== null) {
     log(`reintegration: ${(reint.changed / 1048576).toFixed(0)} MiB changed at random 4 KiB blocks of a ${REINT_FILE_MB} MiB file while the secondary was down; `
       + `delta resync sent ${(reint.sent / 1048576).toFixed(1)} MiB on the wire (STATUS: ${(reint.statusSent / 1048576).toFixed(1)} MiB) in ${reint.seconds.toFixed(2)} s: `
@@ -484,6 +520,7 @@ async function main() {
     local_128k_mbps: r1(L128), hamod_128k_mbps: r1(H128), gluster_128k_mbps: r1(G128),
     hamod_smallfiles_s: r3(HS), gluster_smallfiles_s: r3(GS), local_smallfiles_s: r3(LS),
     reintegration_ratio: r3(reint.ratio),
+    floor_4k_iops: r0(F4), floor_128k_mbps: r1(F128),
   }));
 }
 

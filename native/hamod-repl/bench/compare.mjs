@@ -3,8 +3,11 @@
 // official one; local directory vs one or more hamod-repl binaries/configurations, interleaved
 // rounds (order rotated), medians.
 //
-//   node native/hamod-repl/bench/compare.mjs NAME=BIN[:tmpfs][:ARGS,...] ...
-//   env: ROUNDS (3), RUNTIME (10), NFILES (10000), WORKLOADS (4k,128k,small), DUAL=1 (also two
+//   node native/hamod-repl/bench/compare.mjs NAME=BIN[:tmpfs][:ARGS,...][:sec=ARGS,...] ...
+//   (ARGS go to the primary, sec=ARGS to the secondary)
+//   env: ROUNDS (3), RUNTIME (10), NFILES (10000), WORKLOADS (4k,128k,small), FLOOR=1 (also
+//        scripts/bench-lib/floor.c between the two hosts), PIN=1 (primary and fio on CPU 0, secondary
+//        on CPU 1), DUAL=1 (also two
 //        concurrent local 4k O_DSYNC fio jobs on the same disk: the shared-disk bound)
 // Needs root and `npm run build` (dist/test/harness). Cleans up hosts, mounts, processes.
 import { spawnSync } from 'node:child_process';
@@ -47,7 +50,9 @@ try {
     const [name, rest] = spec.split('=');
     const [binSrc, ...opts] = rest.split(':');
     const tmpfs = opts.includes('tmpfs');
-    const pargs = opts.filter((o) => o !== 'tmpfs').flatMap((o) => o.split(','));
+    // an option 'sec=A,B' goes to the secondary, the others to the primary
+    const sargs = opts.filter((o) => o.startsWith('sec=')).flatMap((o) => o.slice(4).split(','));
+    const pargs = opts.filter((o) => o !== 'tmpfs' && !o.startsWith('sec=')).flatMap((o) => o.split(','));
     const bin = join(scratch, `bin-${name}`);
     copyFileSync(binSrc, bin);
     const pdir = join(scratch, `${name}-p`);
@@ -55,12 +60,21 @@ try {
     mkdirSync(pdir); mkdirSync(sdir);
     if (tmpfs) await h2.mountTmpfs(sdir, '4g');
     const p = port++;
-    const sec = new LineWatcher(`sec-${name}`, h2.spawn([bin, 'secondary', '--dir', sdir, '--listen', `${h2.address}:${p}`, '--key-file', key, '--changelog', join(scratch, `${name}-s.log`)]));
+    const PIN1 = process.env.PIN === '1' ? ['taskset', '-c', '1'] : [];
+    const PIN0 = process.env.PIN === '1' ? ['taskset', '-c', '0'] : [];
+    const sec = new LineWatcher(`sec-${name}`, h2.spawn([...PIN1, bin, 'secondary', '--dir', sdir, '--listen', `${h2.address}:${p}`, '--key-file', key, '--changelog', join(scratch, `${name}-s.log`), ...sargs]));
     await sec.waitLine(/^LISTENING/);
-    const pri = new LineWatcher(`pri-${name}`, h1.spawn([bin, 'primary', '--dir', pdir, '--key-file', key, '--timeout-ms', '2000', '--changelog', join(scratch, `${name}-p.log`), '--peer', `${h2.address}:${p}`, ...pargs]));
+    const pri = new LineWatcher(`pri-${name}`, h1.spawn([...PIN0, bin, 'primary', '--dir', pdir, '--key-file', key, '--timeout-ms', '2000', '--changelog', join(scratch, `${name}-p.log`), '--peer', `${h2.address}:${p}`, ...pargs]));
     await pri.waitLine(/^READY/, 15000);
     await pri.waitLine(/^STATE sync/, 15000);
     systems.push({ name, dir: pdir, pri, sec });
+  }
+  if (process.env.FLOOR === '1') { // scripts/bench-lib/floor.c between h1 and h2 (see the official benchmark)
+    const fl = join(scratch, 'floor');
+    const c2 = spawnSync('cc', ['-O2', '-o', fl, join(ROOT, 'scripts/bench-lib/floor.c')], { encoding: 'utf8' });
+    if (c2.status) throw new Error(c2.stderr);
+    for (const d of ['fa', 'fb']) mkdirSync(join(scratch, d));
+    systems.push({ name: 'floor', floor: fl });
   }
   if (process.env.DUAL === '1') {
     const d2 = join(scratch, 'local2'); mkdirSync(d2);
@@ -69,23 +83,33 @@ try {
   const res = {};
   const run = async (w, s) => {
     spawnSync('sync'); await sleep(800);
-    if (s.pri) s.pri.child.kill('SIGUSR1');
+    if (s.pri) { s.pri.child.kill('SIGUSR1'); s.sec.child.kill('SIGUSR1'); }
     const m0 = s.pri?.lines.length;
+    const n0 = s.sec?.lines.length;
     let r;
     if (w === 'small') {
       const x = await h1.execOk([sf, s.dir, String(NFILES), '4096'], { timeoutMs: 600000 });
       r = Number(/total_s=([\d.]+)/.exec(x.stdout)[1]);
+    } else if (s.floor) {
+      if (w === 'small') return null;
+      const p = port++;
+      const srv = h2.spawn([s.floor, 'server', h2.address, String(p), join(scratch, 'fb')]);
+      await sleep(300);
+      const x = await h1.execOk([s.floor, 'client', h2.address, String(p), join(scratch, 'fa'), w, String(RUNTIME)], { timeoutMs: 600000 });
+      srv.kill('SIGKILL');
+      r = Number((w === '4k' ? /iops=([\d.]+)/ : /mbps=([\d.]+)/).exec(x.stdout)[1]);
     } else if (s.dual) {
       if (w !== '4k') return null;
       const xs = await Promise.all([h1.execOk(fioArgs(w, s.dir), { timeoutMs: 600000 }), h2.execOk(fioArgs(w, s.dual), { timeoutMs: 600000 })]);
       const v = xs.map((x) => JSON.parse(x.stdout.slice(x.stdout.indexOf('{'))).jobs[0].write.iops);
       r = (v[0] + v[1]) / 2; // IOPS per job, two jobs at once on the same disk
     } else {
-      const x = await h1.execOk(fioArgs(w, s.dir), { timeoutMs: 600000 });
+      const x = await h1.execOk([...(process.env.PIN === '1' ? ['taskset', '-c', '0'] : []), ...fioArgs(w, s.dir)], { timeoutMs: 600000 });
       const j = JSON.parse(x.stdout.slice(x.stdout.indexOf('{'))).jobs[0].write;
       r = w === '4k' ? j.iops : j.bw / 1024;
     }
-    if (s.pri) { s.pri.child.kill('SIGUSR1'); await sleep(200); const st = s.pri.lines.slice(m0).filter((l) => l.startsWith('STATS')); if (st.length) console.log(`    ${st[st.length - 1].slice(0, 400)}`); }
+    if (s.pri) { s.pri.child.kill('SIGUSR1'); await sleep(200); const st = s.pri.lines.slice(m0).filter((l) => l.startsWith('STATS')); if (st.length) console.log(`    ${st[st.length - 1].slice(0, 400)}`);
+      s.sec.child.kill('SIGUSR1'); await sleep(200); const ss = s.sec.lines.slice(n0).filter((l) => l.startsWith('STATS')); if (ss.length > 1) console.log(`    ${ss[0].slice(0, 300)}\n    ${ss[ss.length - 1].slice(0, 300)}`); }
     return r;
   };
   for (let round = 0; round < ROUNDS; round++) {
