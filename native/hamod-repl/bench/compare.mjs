@@ -4,7 +4,8 @@
 // rounds (order rotated), medians.
 //
 //   node native/hamod-repl/bench/compare.mjs NAME=BIN[:tmpfs][:ARGS,...][:sec=ARGS,...] ...
-//   (ARGS go to the primary, sec=ARGS to the secondary)
+//   (ARGS go to the primary, sec=ARGS to the secondary; NAME=BIN:alone is a primary without a
+//   mirror, in MODE alone: the cost of the FUSE layer and the change log alone)
 //   env: ROUNDS (3), RUNTIME (10), NFILES (10000), WORKLOADS (4k,128k,small), FLOOR=1 (also
 //        scripts/bench-lib/floor.c between the two hosts), PIN=1 (primary and fio on CPU 0, secondary
 //        on CPU 1), DUAL=1 (also two
@@ -50,6 +51,19 @@ try {
     const [name, rest] = spec.split('=');
     const [binSrc, ...opts] = rest.split(':');
     const tmpfs = opts.includes('tmpfs');
+    if (opts.includes('alone')) { // no mirror: FUSE + local writes + change log only (MODE alone)
+      const bin = join(scratch, `bin-${name}`);
+      copyFileSync(binSrc, bin);
+      const pdir = join(scratch, `${name}-p`);
+      mkdirSync(pdir);
+      const sock = join(scratch, `${name}.sock`);
+      const pri = new LineWatcher(`pri-${name}`, h1.spawn([bin, 'primary', '--dir', pdir, '--key-file', key, '--changelog', join(scratch, `${name}-p.log`), '--control', sock]));
+      await pri.waitLine(/^READY/, 15000);
+      const { createConnection } = await import('node:net');
+      await new Promise((ok, ko) => { const c = createConnection(sock); c.on('connect', () => c.write('MODE alone bench.g1\n')); c.on('data', (d) => { c.end(); String(d).startsWith('OK') ? ok() : ko(new Error(String(d))); }); c.on('error', ko); });
+      systems.push({ name, dir: pdir, pri, sec: null });
+      continue;
+    }
     // an option 'sec=A,B' goes to the secondary, the others to the primary
     const sargs = opts.filter((o) => o.startsWith('sec=')).flatMap((o) => o.slice(4).split(','));
     const pargs = opts.filter((o) => o !== 'tmpfs' && !o.startsWith('sec=')).flatMap((o) => o.split(','));
@@ -83,7 +97,7 @@ try {
   const res = {};
   const run = async (w, s) => {
     spawnSync('sync'); await sleep(800);
-    if (s.pri) { s.pri.child.kill('SIGUSR1'); s.sec.child.kill('SIGUSR1'); }
+    if (s.pri) { s.pri.child.kill('SIGUSR1'); s.sec?.child.kill('SIGUSR1'); }
     const m0 = s.pri?.lines.length;
     const n0 = s.sec?.lines.length;
     let r;
@@ -109,7 +123,7 @@ try {
       r = w === '4k' ? j.iops : j.bw / 1024;
     }
     if (s.pri) { s.pri.child.kill('SIGUSR1'); await sleep(200); const st = s.pri.lines.slice(m0).filter((l) => l.startsWith('STATS')); if (st.length) console.log(`    ${st[st.length - 1].slice(0, 400)}`);
-      s.sec.child.kill('SIGUSR1'); await sleep(200); const ss = s.sec.lines.slice(n0).filter((l) => l.startsWith('STATS')); if (ss.length > 1) console.log(`    ${ss[0].slice(0, 300)}\n    ${ss[ss.length - 1].slice(0, 300)}`); }
+      if (s.sec) { s.sec.child.kill('SIGUSR1'); await sleep(200); } const ss = !s.sec ? [] : s.sec.lines.slice(n0).filter((l) => l.startsWith('STATS')); if (ss.length > 1) console.log(`    ${ss[0].slice(0, 300)}\n    ${ss[ss.length - 1].slice(0, 300)}`); }
     return r;
   };
   for (let round = 0; round < ROUNDS; round++) {
@@ -131,7 +145,7 @@ try {
     }
   }
   for (const s of systems) if (s.pri) { const a = s.pri.lines.find((l) => /STATE alone|OUTOFSYNC/.test(l)); if (a) console.log(`WARNING ${s.name}: ${a}`); }
-  for (const s of systems) if (s.pri) { await s.pri.stop().catch(() => {}); await s.sec.stop().catch(() => {}); }
+  for (const s of systems) if (s.pri) { await s.pri.stop().catch(() => {}); await s.sec?.stop().catch(() => {}); }
 } finally {
   if (net) await net.destroy().catch((e) => console.error(e.message));
   cleanup();
