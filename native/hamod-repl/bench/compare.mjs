@@ -60,7 +60,16 @@ try {
       const pri = new LineWatcher(`pri-${name}`, h1.spawn([bin, 'primary', '--dir', pdir, '--key-file', key, '--changelog', join(scratch, `${name}-p.log`), '--control', sock]));
       await pri.waitLine(/^READY/, 15000);
       const { createConnection } = await import('node:net');
-      await new Promise((ok, ko) => { const c = createConnection(sock); c.on('connect', () => c.write('MODE alone bench.g1\n')); c.on('data', (d) => { c.end(); String(d).startsWith('OK') ? ok() : ko(new Error(String(d))); }); c.on('error', ko); });
+      await new Promise((ok, ko) => {
+        const c = createConnection(sock);
+        c.on('connect', () => c.write('MODE alone bench.g1\n'));
+        c.on('data', (d) => {
+          c.end();
+          if (String(d).startsWith('OK')) ok();
+          else ko(new Error(String(d)));
+        });
+        c.on('error', ko);
+      });
       systems.push({ name, dir: pdir, pri, sec: null });
       continue;
     }
