@@ -72,6 +72,13 @@ export interface NodeSample {
 
 export class Monitor {
   readonly violations: string[] = [];
+  /**
+   * Samples where one node was stepping down next to the primary: STOPPING_PRIM but no longer
+   * claiming the role (role none, VIP off: fenced, its writes refused, its application being
+   * killed; runtime/mirror/README.md). Not two primaries (only known when `sample` gives roles);
+   * /proc (`appOverlaps`) bounds how long its application may still run.
+   */
+  readonly outgoing: string[] = [];
   samples = 0;
   /** Every change of the sampled pair of states, with the wall-clock time of the sample. */
   readonly timeline: Array<{ at: number; n1: string | null; n2: string | null }> = [];
@@ -109,7 +116,10 @@ export class Monitor {
       const last = this.timeline[this.timeline.length - 1];
       if (!last || last.n1 !== p.n1 || last.n2 !== p.n2) this.timeline.push({ at: Date.now(), n1: p.n1, n2: p.n2 });
       if (p.n1 !== null && p.n2 !== null && PRIMARY_LIKE.has(p.n1) && PRIMARY_LIKE.has(p.n2)) {
-        this.violations.push(`two primaries: n1=${describe(full?.n1, p.n1)} n2=${describe(full?.n2, p.n2)} at ${new Date().toISOString()}`);
+        const line = `two primaries: n1=${describe(full?.n1, p.n1)} n2=${describe(full?.n2, p.n2)} at ${new Date().toISOString()}`;
+        const leaving = (n: NodeSample | null | undefined) => n?.state === 'STOPPING_PRIM' && n.role === 'none' && !n.vip;
+        if (leaving(full?.n1) || leaving(full?.n2)) this.outgoing.push(line);
+        else this.violations.push(line);
       }
       if (this.#timer !== null) this.#timer = setTimeout(() => void loop(), 50);
     };

@@ -74,6 +74,7 @@ async function frozenPrimary(t: TestContext, mode: 'agent' | 'host'): Promise<vo
     const at = Date.parse(/ at (\S+)$/.exec(o)?.[1] ?? '');
     return mode === 'host' && at >= thawAt && at <= thawAt + FENCE_WINDOW_MS;
   };
+  if (c.monitor.outgoing.length) t.diagnostic(`${c.monitor.outgoing.length} sample(s) with ${prim} stepping down (STOPPING_PRIM, role none, VIP off) next to the primary, e.g. ${c.monitor.outgoing[0]}`);
   const fenceWindow = c.monitor.appOverlaps.filter(inFenceWindow);
   if (fenceWindow.length) t.diagnostic(`application seen on both nodes in the ${FENCE_WINDOW_MS} ms after the thaw (before the fence's kill landed): ${fenceWindow.length} sample(s)`);
   const overlaps = c.monitor.appOverlaps.filter((o) => !inFenceWindow(o));
