@@ -29,6 +29,7 @@ export default class Resync extends HamodCommand {
   async run(): Promise<unknown> {
     const { args, flags } = await this.parse(Resync);
     const { control, DEFAULT_DATA_DIR } = await import('../control-client.js');
+    const { progressLine: line, watchFrame } = await import('../resync-progress.js');
     const dataDir = flags['data-dir'] ?? DEFAULT_DATA_DIR;
     if (flags.bandwidth !== undefined) {
       const { sizeBytes } = await import('../../compiler/util/units.js');
@@ -47,22 +48,6 @@ export default class Resync extends HamodCommand {
       if (mods.every((x) => x.m.sync === null)) this.error(`module ${args.module} replicates no directory`, { exit: 2 });
       return mods;
     };
-    const line = (mods: Array<{ node: string; m: MS }>) => {
-      const prim = mods.find((x) => x.m.role === 'primary');
-      const sec = mods.find((x) => x.m.role !== 'primary');
-      const s = prim?.m.sync ?? sec?.m.sync;
-      if (!s) return { done: false, text: 'no replication information' };
-      const inSync = prim?.m.sync?.state === 'in sync' && (sec === undefined || sec.m.state === 'SECOND');
-      const total = s.totalBytes;
-      const pct = total > 0 ? Math.min(100, Math.floor((s.doneBytes / total) * 100)) : inSync ? 100 : 0;
-      const width = 30;
-      const bar = '#'.repeat(Math.round((pct / 100) * width)).padEnd(width, '.');
-      const who = `${prim ? `${prim.node} (${prim.m.state}) ${prim.m.sync?.state}` : 'no primary'}${sec ? ` -> ${sec.node} (${sec.m.state}${sec.m.detail ? ` ${sec.m.detail}` : ''})` : ''}`;
-      const text = inSync
-        ? `${who}: in sync`
-        : `${who}: [${bar}] ${pct}% ${mib(s.doneBytes)}/${mib(total)} MiB checked or copied, ${mib(s.sentBytes)} MiB sent`;
-      return { done: inSync, text };
-    };
     if (!flags.watch) {
       const mods = await read();
       const l = line(mods);
@@ -74,11 +59,8 @@ export default class Resync extends HamodCommand {
     for (;;) {
       const mods = await read();
       const l = line(mods);
-      if (!this.jsonEnabled()) process.stdout.write(tty ? `\r\x1b[2K${l.text}` : `${l.text}\n`);
-      if (l.done) {
-        if (tty) process.stdout.write('\n');
-        return { module: args.module, inSync: true };
-      }
+      if (!this.jsonEnabled()) process.stdout.write(watchFrame(l.text, l.done, tty));
+      if (l.done) return { module: args.module, inSync: true };
       if (Date.now() > deadline) {
         if (tty) process.stdout.write('\n');
         this.error(`not in sync after ${flags.timeout} s`, { exit: 1 });
@@ -86,8 +68,4 @@ export default class Resync extends HamodCommand {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
-}
-
-function mib(n: number): string {
-  return (n / 1048576).toFixed(1);
 }
