@@ -54,6 +54,19 @@ export interface ModuleReplicationDeps {
   onResyncFailed: (reason: string) => void;
 }
 
+/**
+ * What the receiving side does after its reintegration attempt number `failures` failed: a
+ * changed-zones reintegration that fails twice (our copy no longer matches what the change logs
+ * describe) is retried with checksums of every zone, which needs no history; past the fourth failure
+ * of a reintegration the mirror machine waits for, it is reported failed (the machine decides what
+ * next); otherwise the same kind is asked for again.
+ */
+export function afterFailedAttach(failures: number, full: boolean, awaited: boolean): 'again' | 'checksums' | 'give-up' {
+  if (failures === 2 && !full) return 'checksums';
+  if (failures >= 4 && awaited) return 'give-up';
+  return 'again';
+}
+
 export class ModuleReplication {
   readonly #d: ModuleReplicationDeps;
   readonly dirs: DirReplica[];
@@ -206,13 +219,14 @@ export class ModuleReplication {
       const failed = mine.find((x) => x.link === 'failed' || x.link === 'none');
       if (mine.length < this.dirs.length || failed) {
         // The primary dropped this attachment (or a newer one replaced it): try again.
-        if (failed) failures++;
-        // A changed-zones reintegration that keeps failing (our copy no longer matches what the
-        // change logs describe) is retried with checksums, which needs no history.
-        if (failed && failures === 2 && !this.#receive!.full) {
-          this.#receive!.full = true;
-          this.#d.log(`replication: changed-zones reintegration failed twice (${failed.reason ?? failed.link}): retrying with checksums of every zone`);
-        } else if (failed && failures >= 4 && this.#receive?.resyncTo !== null) return this.#failReceive(`reintegration failed: ${failed.reason ?? failed.link}`);
+        if (failed) {
+          failures++;
+          const next = afterFailedAttach(failures, this.#receive!.full, this.#receive!.resyncTo !== null);
+          if (next === 'checksums') {
+            this.#receive!.full = true;
+            this.#d.log(`replication: changed-zones reintegration failed twice (${failed.reason ?? failed.link}): retrying with checksums of every zone`);
+          } else if (next === 'give-up') return this.#failReceive(`reintegration failed: ${failed.reason ?? failed.link}`);
+        }
         this.#d.log(`replication: reintegration ${attachId} ${failed ? `failed (${failed.reason ?? failed.link})` : 'superseded'}; asking again`);
         attachId = null;
         await sleep(1000);

@@ -1,5 +1,6 @@
 // The agent's side of the native replication daemon: mountinfo parsing (which mount is on top, and
-// which are ours) and the control-socket client (one request, one reply line; ERR rejects).
+// which are ours), the control-socket client (one request, one reply line; ERR rejects), and the
+// retry policy of a failed reintegration.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ControlClient, kv } from '../../runtime/replication/daemon.js';
 import { mountsAt, parseMountinfo } from '../../runtime/replication/mounts.js';
+import { afterFailedAttach } from '../../runtime/replication/module-replication.js';
 
 const INFO = [
   '22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
@@ -80,4 +82,12 @@ test('bind records: only ours, only from this mount namespace and boot, only rea
   writeFileSync(file, JSON.stringify({ where: 'other-boot/mnt:[4026531841]', binds: { '/var/lib/app': 101 } }));
   assert.equal(rec.isOurs('/var/lib/app', ro), false);
   assert.deepEqual(rec.read(), {});
+});
+
+test('after a failed reintegration: changed zones twice, then checksums; an awaited one gives up after four', () => {
+  const run = (full: boolean, awaited: boolean) => [1, 2, 3, 4, 5].map((n) => afterFailedAttach(n, full, awaited));
+  assert.deepEqual(run(false, true), ['again', 'checksums', 'again', 'give-up', 'give-up']);
+  assert.deepEqual(run(true, true), ['again', 'again', 'again', 'give-up', 'give-up']);
+  // Not awaited by the mirror machine (a re-attach of an in-sync pair): keeps asking.
+  assert.deepEqual(run(false, false), ['again', 'checksums', 'again', 'again', 'again']);
 });
