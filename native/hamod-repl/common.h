@@ -12,6 +12,7 @@
 
 #define HR_MAGIC "HRP1"
 #define HR_MAC_LEN 16               /* Poly1305 tag (ChaCha20-Poly1305 with the frame as AAD) */
+#define HR_MAX_LISTEN 8            /* secondary: --listen addresses (networks) */
 #define HR_MAX_PAYLOAD (2u << 20)   /* 1 MiB max_write + paths, with room */
 #define HR_MAX_CONNS 8
 

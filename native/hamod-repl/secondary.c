@@ -614,7 +614,8 @@ static void on_sig(int s)
 
 int secondary_main(int argc, char **argv)
 {
-	const char *dir = NULL, *listen_s = NULL, *keyfile = NULL;
+	const char *dir = NULL, *keyfile = NULL, *listen_s[HR_MAX_LISTEN];
+	int nlisten = 0;
 	static struct option lo[] = {{"dir", 1, 0, 'd'},     {"listen", 1, 0, 'l'},  {"key-file", 1, 0, 'k'},
 				     {"spin-us", 1, 0, 'S'}, {"changelog", 1, 0, 'c'}, {"include", 1, 0, 'I'},
 				     {"exclude", 1, 0, 'X'}, {0, 0, 0, 0}};
@@ -622,7 +623,13 @@ int secondary_main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
-		case 'l': listen_s = optarg; break;
+		case 'l':
+			if (nlisten == HR_MAX_LISTEN) {
+				fprintf(stderr, "hamod-repl: at most %d --listen\n", HR_MAX_LISTEN);
+				return 2;
+			}
+			listen_s[nlisten++] = optarg;
+			break;
 		case 'k': keyfile = optarg; break;
 		case 'S': g_spin_us = atoi(optarg); break;
 		case 'c': g_changelog = optarg; break;
@@ -631,8 +638,8 @@ int secondary_main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (!dir || !listen_s || !keyfile) {
-		fprintf(stderr, "usage: hamod-repl secondary --dir D --listen ADDR:PORT --key-file K [--changelog FILE] "
+	if (!dir || !nlisten || !keyfile) {
+		fprintf(stderr, "usage: hamod-repl secondary --dir D --listen ADDR:PORT [--listen ADDR:PORT]... (one port: the first) --key-file K [--changelog FILE] "
 				"[--include GLOB]... [--exclude GLOB]... [--spin-us N]\n");
 		return 2;
 	}
@@ -647,41 +654,52 @@ int secondary_main(int argc, char **argv)
 		fprintf(stderr, "hamod-repl: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	char host[128];
-	int port;
-	if (hr_parse_hostport(listen_s, host, sizeof host, &port) < 0) {
-		fprintf(stderr, "hamod-repl: bad --listen %s\n", listen_s);
-		return 2;
+	/* One socket per --listen address (one per network), all on the same port: the first one's
+	 * (an ephemeral one when it says 0), so the primary reaches this daemon on any network with the
+	 * one port it was told. */
+	int ls[HR_MAX_LISTEN], port = -1;
+	for (int i = 0; i < nlisten; i++) {
+		char host[128];
+		int p;
+		if (hr_parse_hostport(listen_s[i], host, sizeof host, &p) < 0) {
+			fprintf(stderr, "hamod-repl: bad --listen %s\n", listen_s[i]);
+			return 2;
+		}
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(port < 0 ? p : port))};
+		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+			fprintf(stderr, "hamod-repl: bad address %s\n", host);
+			return 2;
+		}
+		int one = 1;
+		ls[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		setsockopt(ls[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(ls[i], (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls[i], 16) < 0) {
+			fprintf(stderr, "hamod-repl: listen %s (port %d): %s\n", listen_s[i], ntohs(sa.sin_port), strerror(errno));
+			return 1;
+		}
+		socklen_t sl = sizeof sa;
+		getsockname(ls[i], (struct sockaddr *)&sa, &sl);
+		port = ntohs(sa.sin_port);
 	}
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		fprintf(stderr, "hamod-repl: bad address %s\n", host);
-		return 2;
-	}
-	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 16) < 0) {
-		fprintf(stderr, "hamod-repl: listen %s: %s\n", listen_s, strerror(errno));
-		return 1;
-	}
-	socklen_t sl = sizeof sa;
-	getsockname(ls, (struct sockaddr *)&sa, &sl);
 	struct sigaction act = {.sa_handler = on_sig};
 	sigaction(SIGUSR1, &act, NULL);
 	sigaction(SIGTERM, &act, NULL);
 	sigaction(SIGINT, &act, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("LISTENING %d\n", ntohs(sa.sin_port));
+	printf("LISTENING %d\n", port);
+	struct pollfd pl[HR_MAX_LISTEN];
+	for (int i = 0; i < nlisten; i++) pl[i] = (struct pollfd){.fd = ls[i], .events = POLLIN};
 	while (!g_stop) {
-		struct pollfd p = {.fd = ls, .events = POLLIN};
-		int n = poll(&p, 1, 500);
+		int n = poll(pl, (nfds_t)nlisten, 500);
 		if (g_dump) {
 			g_dump = 0;
 			dump_stats();
 		}
 		if (n <= 0) continue;
-		int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+		int fd = -1;
+		for (int i = 0; i < nlisten && fd < 0; i++)
+			if (pl[i].revents & POLLIN) fd = accept4(ls[i], NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) continue;
 		struct conn_arg *a = malloc(sizeof *a);
 		a->fd = fd;

@@ -56,8 +56,10 @@ export class Agent {
   #creds!: NodeCredentials;
   #config!: ClusterConfig;
   #link: PeerLink | null = null;
-  #peerClient: PeerClient | null = null;
-  #server: PeerServer | null = null;
+  /** One client per network (the peer's addresses, in order); see #peerClient. */
+  #peerClients: PeerClient[] = [];
+  /** One peer API server per network (this node's addresses). */
+  #servers: PeerServer[] = [];
   #control: ControlServer | null = null;
   #witness: WitnessClient | null = null;
   readonly #runners = new Map<string, MirrorRunner>();
@@ -96,14 +98,18 @@ export class Agent {
     const peer = peerOf(this.#config, self.name);
     mkdirSync(this.L.logs, { recursive: true });
     this.#fence = new FenceGuard((l) => this.#log(l));
-    this.#server = new PeerServer({ credentials: this.#creds, knownNodes: (n) => this.#config.nodes.some((x) => x.name === n) });
-    this.#routes(this.#server);
-    await this.#server.listen(this.#config.peerPort, self.addresses[0]!);
+    // The peer API on every network, like the heartbeats: losing one network loses no function.
+    for (const address of self.addresses) {
+      const server = new PeerServer({ credentials: this.#creds, knownNodes: (n) => this.#config.nodes.some((x) => x.name === n) });
+      this.#routes(server);
+      this.#servers.push(server);
+      await server.listen(this.#config.peerPort, address);
+    }
     if (this.#config.witnesses.length) {
       this.#witness = new WitnessClient({ credentials: this.#creds, witnesses: this.#config.witnesses.map((w) => ({ address: w.address, port: w.port })), timeoutMs: 250 });
     }
     if (peer) {
-      this.#peerClient = new PeerClient({ credentials: this.#creds, host: peer.addresses[0]!, port: this.#config.peerPort, expectedNodeName: peer.name, timeoutMs: 2000 });
+      this.#peerClients = peer.addresses.map((host) => new PeerClient({ credentials: this.#creds, host, port: this.#config.peerPort, expectedNodeName: peer.name, timeoutMs: 2000 }));
       this.#link = new PeerLink({
         credentials: this.#creds,
         clusterId: this.#config.cluster.id,
@@ -186,8 +192,8 @@ export class Agent {
         }
       })(),
       secret: this.#creds.secret,
-      listenAddress: self.addresses[0]!,
-      peerAddress: peer.addresses[0]!,
+      listenAddresses: self.addresses,
+      peerAddress: () => peer.addresses[this.#network()] ?? peer.addresses[0]!,
       peer: {
         attach: async (name, req) => (await this.#peerClient!.call('/v1/replication/attach', { module: name, req }, { timeoutMs: 15_000 })) as { ok: boolean; reason?: string },
         progress: async (name) => (await this.#peerClient!.call('/v1/replication/progress', { module: name }, { timeoutMs: 3000 })) as ReplicationProgress,
@@ -333,6 +339,23 @@ export class Agent {
     return (await this.#peerClient.call('/v1/logs', { module, lines }, { timeoutMs: 5000 })) as { lines: string[] };
   }
 
+  /**
+   * The network to reach the peer on: the first one whose heartbeats are up (the first network when
+   * none is, or before the first beat). Calls are never retried on another network (a command could
+   * run twice); a call started on a network that then fails fails like any lost call.
+   */
+  #network(): number {
+    const nets = this.#link?.liveness.networks;
+    if (!nets) return 0;
+    const n = this.#peerClients.findIndex((_, i) => nets[String(i)]?.up === true);
+    return n < 0 ? 0 : n;
+  }
+
+  /** The peer API client of the current network (null without a peer). */
+  get #peerClient(): PeerClient | null {
+    return this.#peerClients[this.#network()] ?? null;
+  }
+
   logDir(): string {
     return this.L.logs;
   }
@@ -341,8 +364,8 @@ export class Agent {
     await this.#control?.close();
     await Promise.all([...this.#runners.values()].map((r) => r.close()));
     this.#link?.close();
-    await this.#server?.close();
-    this.#peerClient?.close();
+    await Promise.all(this.#servers.map((x) => x.close()));
+    for (const c of this.#peerClients) c.close();
     await Promise.all([...this.#logs.values()].map((l) => l.close()));
     await this.#registry.killAll({});
     this.#fence?.close();

@@ -31,7 +31,8 @@ export interface DirReplicaDeps {
   include: readonly string[];
   exclude: readonly string[];
   /** Address the secondary listens on (this node's replication address). */
-  listenAddress: string;
+  /** This node's addresses (one per network): the secondary daemon listens on each. */
+  listenAddresses: readonly string[];
   log: (line: string) => void;
   onInSync: () => void;
   onOutOfSync: (reason: string) => void;
@@ -189,7 +190,7 @@ export class DirReplica {
     await removeOurMounts(this.d.dir, this.#binds, this.d.log);
     mkdirSync(this.d.dir, { recursive: true, mode: 0o755 });
     const f = this.#files();
-    const args = ['secondary', '--dir', this.d.dir, '--listen', `${this.d.listenAddress}:0`, '--key-file', this.d.keyFile, '--changelog', f.changelog, ...this.#patterns()];
+    const args = ['secondary', '--dir', this.d.dir, ...this.d.listenAddresses.flatMap((a) => ['--listen', `${a}:0`]), '--key-file', this.d.keyFile, '--changelog', f.changelog, ...this.#patterns()];
     const daemon = this.#spawn(args, 'secondary');
     const line = await this.#expect(daemon, /^LISTENING \d+/, 20_000, 'listen for the primary');
     this.#port = Number(line.split(' ')[1]);

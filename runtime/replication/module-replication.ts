@@ -44,8 +44,10 @@ export interface ModuleReplicationDeps {
   stateDir: string;
   bin: string;
   secret: Buffer;
-  listenAddress: string;
-  peerAddress: string;
+  /** This node's addresses (one per network). */
+  listenAddresses: readonly string[];
+  /** The peer's address on the network to use now (the first one whose heartbeats are up). */
+  peerAddress: () => string;
   peer: PeerReplicationApi;
   log: (line: string) => void;
   onInSync: () => void;
@@ -94,7 +96,7 @@ export class ModuleReplication {
           index, dir, stateDir: d.stateDir, bin: d.bin, keyFile,
           zoneBytes: d.plan.zoneSizeBytes, timeoutMs: d.plan.timeoutMs,
           include: d.plan.directories[index]?.include ?? [], exclude: d.plan.directories[index]?.exclude ?? [],
-          listenAddress: d.listenAddress, log: d.log,
+          listenAddresses: d.listenAddresses, log: d.log,
           onInSync: insync,
           onOutOfSync: (r) => d.onOutOfSync(`${dir}: ${r}`),
           onDaemonExit: (role, how) => {
@@ -254,7 +256,7 @@ export class ModuleReplication {
       for (const e of req.endpoints) {
         const dir = this.dirs[e.index];
         if (!dir || !Number.isInteger(e.port) || e.port <= 0 || e.port > 65535) return { ok: false, reason: 'bad endpoint' };
-        await dir.attach(this.#d.peerAddress, e.port, req.full ? 'full' : 'delta', this.#bandwidth, req.attachId);
+        await dir.attach(this.#d.peerAddress(), e.port, req.full ? 'full' : 'delta', this.#bandwidth, req.attachId);
       }
     } catch (e) {
       return { ok: false, reason: (e as Error).message };

@@ -2,10 +2,14 @@
 // stays, the secondary stays SECOND, and the status shows the degraded network. Losing the second
 // one too hands the decision to the witness: when both nodes still reach it, exactly one primary
 // (the running one keeps its lease); when the primary is the one cut off, the other takes over.
+// Replication and the peer API run on every network too: with the first one cut, the secondary is
+// reintegrated over the second.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { PRIMARY_LIKE, startedPair, until, type Cluster } from './fixture.js';
+import { APP_PORT, logTail, PRIMARY_LIKE, startedPair, until, type Cluster } from './fixture.js';
 
 async function setup(t: Parameters<typeof startedPair>[0]) {
   const { c, prim, second } = await startedPair(t, { networks: 2 });
@@ -82,4 +86,48 @@ test('two heartbeat networks: the primary loses one cable (no failover), then th
   assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
   assert.ok(c.monitor.appSamples > 50, `the application monitor sampled (${c.monitor.appSamples})`);
   assert.ok(c.monitor.samples > 20, `the monitor sampled (${c.monitor.samples})`);
+});
+
+test('two networks, the first one cut between the nodes: replication and the peer API move to the second; the secondary is reintegrated without waiting for the first', { skip: netnsSkipReason(), timeout: 120_000 }, async (t) => {
+  const { c, prim, second } = await setup(t);
+  const sync = async (node: 'n1' | 'n2') => (await c.status(node))?.modules[0]?.sync;
+  const visits = (node: 'n1' | 'n2') => {
+    const p = join(c.diskOf(node), 'visits.log');
+    return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0;
+  };
+  const post = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const r = await c.hosts.w.exec(['curl', '-sf', '-m', '5', '-X', 'POST', `http://${c.vip}:${APP_PORT}/`], { timeoutMs: 8000 });
+      assert.equal(r.code, 0, `POST answered: ${r.stderr}`);
+    }
+  };
+  await until(async () => (await sync(prim))?.state === 'in sync', 20_000, `${prim} to report its secondary in sync`);
+  await post(3);
+  assert.equal(visits(second), 3);
+
+  // Network 0 (the first address of each node: where replication used to run) is cut between the
+  // nodes; the witness and the clients still reach both. Writes go on.
+  const cutAt = Date.now();
+  await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [0] });
+  await post(2);
+  // The mirror on network 0 is lost; the secondary is reintegrated over network 1 while network 0
+  // is still cut, then every write is on its disk again, synchronously.
+  await until(async () => {
+    const x = await c.phases();
+    return x[prim] === 'PRIM' && x[second] === 'SECOND' && (await sync(prim))?.state === 'in sync' && Date.now() - cutAt > 1000;
+  }, 45_000, `${second} reintegrated over network 1 (${prim} PRIM with its mirror in sync) while network 0 is cut\n${logTail(c.root)}`);
+  t.diagnostic(`after the cut: ${prim}: ${c.monitor.seen(prim, cutAt).join(' > ')}; ${second}: ${c.monitor.seen(second, cutAt).join(' > ')}`);
+  await post(4);
+  assert.equal(visits(prim), 9);
+  assert.equal(visits(second), 9, 'the secondary has every write, replicated over network 1');
+  const shown = await c.cli(['status', '--data-dir', c.dataDir(second)]);
+  assert.equal(shown.code, 0, `hamod status works over network 1: ${shown.stderr}`);
+  assert.equal(await c.askVip(), prim);
+
+  await c.net.healAll();
+  await post(1);
+  assert.equal(visits(second), 10);
+  c.monitor.stop();
+  assert.deepEqual(c.monitor.violations, []);
+  assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
 });
