@@ -657,7 +657,7 @@ int secondary_main(int argc, char **argv)
 	/* One socket per --listen address (one per network), all on the same port: the first one's
 	 * (an ephemeral one when it says 0), so the primary reaches this daemon on any network with the
 	 * one port it was told. */
-	int ls[HR_MAX_LISTEN], port = -1;
+	int ls[HR_MAX_LISTEN], port = -1, nls = 0;
 	for (int i = 0; i < nlisten; i++) {
 		char host[128];
 		int p;
@@ -670,16 +670,21 @@ int secondary_main(int argc, char **argv)
 			fprintf(stderr, "hamod-repl: bad address %s\n", host);
 			return 2;
 		}
-		int one = 1;
-		ls[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		setsockopt(ls[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(ls[i], (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls[i], 16) < 0) {
-			fprintf(stderr, "hamod-repl: listen %s (port %d): %s\n", listen_s[i], ntohs(sa.sin_port), strerror(errno));
-			return 1;
+		int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 16) < 0) {
+			/* the first address is required (it gives the port); another one that cannot be
+			 * used (not configured on this host yet) is skipped, said on stderr */
+			fprintf(stderr, "hamod-repl: listen %s (port %d): %s%s\n", listen_s[i], ntohs(sa.sin_port), strerror(errno),
+				i ? " (skipped)" : "");
+			close(fd);
+			if (i == 0) return 1;
+			continue;
 		}
 		socklen_t sl = sizeof sa;
-		getsockname(ls[i], (struct sockaddr *)&sa, &sl);
+		getsockname(fd, (struct sockaddr *)&sa, &sl);
 		port = ntohs(sa.sin_port);
+		ls[nls++] = fd;
 	}
 	struct sigaction act = {.sa_handler = on_sig};
 	sigaction(SIGUSR1, &act, NULL);
@@ -689,16 +694,16 @@ int secondary_main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("LISTENING %d\n", port);
 	struct pollfd pl[HR_MAX_LISTEN];
-	for (int i = 0; i < nlisten; i++) pl[i] = (struct pollfd){.fd = ls[i], .events = POLLIN};
+	for (int i = 0; i < nls; i++) pl[i] = (struct pollfd){.fd = ls[i], .events = POLLIN};
 	while (!g_stop) {
-		int n = poll(pl, (nfds_t)nlisten, 500);
+		int n = poll(pl, (nfds_t)nls, 500);
 		if (g_dump) {
 			g_dump = 0;
 			dump_stats();
 		}
 		if (n <= 0) continue;
 		int fd = -1;
-		for (int i = 0; i < nlisten && fd < 0; i++)
+		for (int i = 0; i < nls && fd < 0; i++)
 			if (pl[i].revents & POLLIN) fd = accept4(ls[i], NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) continue;
 		struct conn_arg *a = malloc(sizeof *a);

@@ -99,11 +99,19 @@ export class Agent {
     mkdirSync(this.L.logs, { recursive: true });
     this.#fence = new FenceGuard((l) => this.#log(l));
     // The peer API on every network, like the heartbeats: losing one network loses no function.
-    for (const address of self.addresses) {
+    // The first address is required; another one that cannot be bound (not configured on this
+    // host yet) is skipped with a warning: the other networks keep working.
+    for (const [i, address] of self.addresses.entries()) {
       const server = new PeerServer({ credentials: this.#creds, knownNodes: (n) => this.#config.nodes.some((x) => x.name === n) });
       this.#routes(server);
+      try {
+        await server.listen(this.#config.peerPort, address);
+      } catch (e) {
+        if (i === 0) throw e;
+        this.#log(`WARNING: peer API not listening on ${address}:${this.#config.peerPort} (network ${i}): ${(e as Error).message}`);
+        continue;
+      }
       this.#servers.push(server);
-      await server.listen(this.#config.peerPort, address);
     }
     if (this.#config.witnesses.length) {
       this.#witness = new WitnessClient({ credentials: this.#creds, witnesses: this.#config.witnesses.map((w) => ({ address: w.address, port: w.port })), timeoutMs: 250 });

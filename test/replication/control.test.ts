@@ -171,3 +171,25 @@ test('control: a partitioned secondary -> OUTOFSYNC, held write fails with EROFS
   assert.equal((await ctl.status()).mode, 'off');
   await net.heal(h1, h2);
 });
+
+test('secondary: one --listen per network, all on the first one\'s port; an address this host lacks is skipped; ATTACH over the second network', { skip, timeout: 60_000 }, async (t) => {
+  const net = await createTestNet({ hosts: ['h1', 'h2'], networks: 2, mountNamespace: true, t });
+  const [h1, h2] = net.hosts as [typeof net.hosts[0], typeof net.hosts[0]];
+  const dirs = makeDirs();
+  t.after(() => dirs.cleanup());
+  const second = h2.addresses[1]!;
+  // 198.19.255.254 is in the test range but on no host: bind() fails with EADDRNOTAVAIL.
+  const sec = await startSecondary(h2, dirs, { port: 7800, extraArgs: ['--listen', `${second}:0`, '--listen', '198.19.255.254:0'] });
+  t.after(() => sec.stop());
+  assert.match(sec.stderr, /listen 198\.19\.255\.254:0 \(port 7800\): .*\(skipped\)/);
+  const p = await startControlledPrimary(h1, dirs, { timeoutMs: 800 });
+  t.after(() => p.stop());
+  await p.ctl.ok('MODE alone g1');
+  writeFileSync(join(dirs.primaryDir, 'before'), 'before\n');
+  await p.ctl.ok(`ATTACH ${second}:7800 full`);
+  await p.primary.waitLine(/^INSYNC base=g1$/, 20_000);
+  await p.ctl.ok('MODE sync g1');
+  await h1.execOk(['sh', '-c', `echo after > ${dirs.primaryDir}/after`]);
+  assert.equal(readFileSync(join(dirs.secondaryDir, 'before'), 'utf8'), 'before\n');
+  assert.equal(readFileSync(join(dirs.secondaryDir, 'after'), 'utf8'), 'after\n', 'a write in sync mode reached the secondary over the second network');
+});
