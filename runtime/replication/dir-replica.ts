@@ -30,7 +30,6 @@ export interface DirReplicaDeps {
   timeoutMs: number;
   include: readonly string[];
   exclude: readonly string[];
-  /** Address the secondary listens on (this node's replication address). */
   /** This node's addresses (one per network): the secondary daemon listens on each. */
   listenAddresses: readonly string[];
   log: (line: string) => void;
