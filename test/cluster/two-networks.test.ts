@@ -117,6 +117,7 @@ test('two networks, the first one cut between the nodes: replication and the pee
     return x[prim] === 'PRIM' && x[second] === 'SECOND' && (await sync(prim))?.state === 'in sync' && Date.now() - cutAt > 1000;
   }, 45_000, `${second} reintegrated over network 1 (${prim} PRIM with its mirror in sync) while network 0 is cut\n${logTail(c.root)}`);
   t.diagnostic(`after the cut: ${prim}: ${c.monitor.seen(prim, cutAt).join(' > ')}; ${second}: ${c.monitor.seen(second, cutAt).join(' > ')}`);
+  assert.ok(c.monitor.seen(prim, cutAt).includes('ALONE'), `the mirror on network 0 was lost, then attached again: ${c.monitor.seen(prim, cutAt).join(' > ')}`);
   await post(4);
   assert.equal(visits(prim), 9);
   assert.equal(visits(second), 9, 'the secondary has every write, replicated over network 1');
@@ -124,9 +125,22 @@ test('two networks, the first one cut between the nodes: replication and the pee
   assert.equal(shown.code, 0, `hamod status works over network 1: ${shown.stderr}`);
   assert.equal(await c.askVip(), prim);
 
+  // Network 0 back, network 1 (where the mirror now runs) cut: back to network 0 the same way.
   await c.net.healAll();
   await post(1);
   assert.equal(visits(second), 10);
+  const cut1At = Date.now();
+  await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [1] });
+  await post(2);
+  await until(async () => {
+    const x = await c.phases();
+    return x[prim] === 'PRIM' && x[second] === 'SECOND' && (await sync(prim))?.state === 'in sync';
+  }, 45_000, `${second} reintegrated over network 0 while network 1 is cut\n${logTail(c.root)}`);
+  assert.ok(c.monitor.seen(prim, cut1At).includes('ALONE'), `the mirror on network 1 was lost, then attached again: ${c.monitor.seen(prim, cut1At).join(' > ')}`);
+  await post(3);
+  assert.equal(visits(prim), 15);
+  assert.equal(visits(second), 15, 'every write, replicated over network 0 again');
+  await c.net.healAll();
   c.monitor.stop();
   assert.deepEqual(c.monitor.violations, []);
   assert.deepEqual(c.monitor.appOverlaps, [], 'the application never ran on both nodes at once');
