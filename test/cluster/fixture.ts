@@ -13,6 +13,21 @@ import { createTestNet, type TestHost, type TestNet } from '../harness/index.js'
 
 export const BIN = join(PACKAGE_ROOT, 'bin/hamod.js');
 export const APP_PORT = 8080;
+
+/** n POSTs to the test module's HTTP service through the VIP, from the client host; each must be
+ * answered (the service appends a line to visits.log in the replicated directory). */
+export async function postVisits(c: Cluster, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await c.hosts.w.exec(['curl', '-sf', '-m', '5', '-X', 'POST', `http://${c.vip}:${APP_PORT}/`], { timeoutMs: 8000 });
+    if (r.code !== 0) throw new Error(`POST ${i + 1}/${n} to the VIP not answered (curl ${r.code}): ${r.stderr}`);
+  }
+}
+
+/** Lines of visits.log on a node's own disk (0 when absent). */
+export function visitsOn(c: Cluster, node: 'n1' | 'n2'): number {
+  const p = join(c.diskOf(node), 'visits.log');
+  return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0;
+}
 export const PRIMARY_LIKE = new Set(['STARTING_PRIM', 'PRIM', 'ALONE', 'STOPPING_PRIM']);
 
 export interface Cluster {

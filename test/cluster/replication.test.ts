@@ -8,21 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { APP_PORT, logTail, startedPair, until, type Cluster } from './fixture.js';
+import { logTail, postVisits as post, startedPair, until, visitsOn as visits } from './fixture.js';
 
 const digest = (p: string) => (existsSync(p) ? createHash('sha256').update(readFileSync(p)).digest('hex') : 'missing');
-
-async function post(c: Cluster, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    const r = await c.hosts.w.exec(['curl', '-sf', '-m', '3', '-X', 'POST', `http://${c.vip}:${APP_PORT}/`], { timeoutMs: 5000 });
-    assert.equal(r.code, 0, `POST ${i} answered: ${r.stderr}`);
-  }
-}
-
-const visits = (c: Cluster, node: 'n1' | 'n2') => {
-  const p = join(c.diskOf(node), 'visits.log');
-  return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0;
-};
 
 test('replication: writes reach the secondary, read-only there; delta reintegration; swap keeps every write', { skip: netnsSkipReason(), timeout: 150_000 }, async (t) => {
   const { c, prim, second } = await startedPair(t);

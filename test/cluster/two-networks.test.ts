@@ -5,11 +5,9 @@
 // Replication and the peer API run on every network too: with the first one cut, the secondary is
 // reintegrated over the second.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { netnsSkipReason } from '../harness/index.js';
-import { APP_PORT, logTail, PRIMARY_LIKE, startedPair, until, type Cluster } from './fixture.js';
+import { logTail, postVisits, PRIMARY_LIKE, startedPair, until, visitsOn, type Cluster } from './fixture.js';
 
 async function setup(t: Parameters<typeof startedPair>[0]) {
   const { c, prim, second } = await startedPair(t, { networks: 2 });
@@ -91,33 +89,30 @@ test('two heartbeat networks: the primary loses one cable (no failover), then th
 test('two networks, the first one cut between the nodes: replication and the peer API move to the second; the secondary is reintegrated without waiting for the first', { skip: netnsSkipReason(), timeout: 120_000 }, async (t) => {
   const { c, prim, second } = await setup(t);
   const sync = async (node: 'n1' | 'n2') => (await c.status(node))?.modules[0]?.sync;
-  const visits = (node: 'n1' | 'n2') => {
-    const p = join(c.diskOf(node), 'visits.log');
-    return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean).length : 0;
-  };
-  const post = async (n: number) => {
-    for (let i = 0; i < n; i++) {
-      const r = await c.hosts.w.exec(['curl', '-sf', '-m', '5', '-X', 'POST', `http://${c.vip}:${APP_PORT}/`], { timeoutMs: 8000 });
-      assert.equal(r.code, 0, `POST answered: ${r.stderr}`);
-    }
+  const visits = (node: 'n1' | 'n2') => visitsOn(c, node);
+  const post = (n: number) => postVisits(c, n);
+  /** Cuts `net` between the nodes while the mirror runs on it: writes go on (held, then alone), the
+   * mirror is lost and attached again over `other` while `net` is still cut, and the secondary is
+   * SECOND and in sync again. */
+  const mirrorMoves = async (net: 0 | 1, other: 0 | 1) => {
+    const cutAt = Date.now();
+    await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [net] });
+    await post(2);
+    await until(async () => {
+      const x = await c.phases();
+      return x[prim] === 'PRIM' && x[second] === 'SECOND' && (await sync(prim))?.state === 'in sync';
+    }, 45_000, `${second} reintegrated over network ${other} (${prim} PRIM with its mirror in sync) while network ${net} is cut\n${logTail(c.root)}`);
+    const seen = c.monitor.seen(prim, cutAt);
+    t.diagnostic(`network ${net} cut: ${prim}: ${seen.join(' > ')}; ${second}: ${c.monitor.seen(second, cutAt).join(' > ')}`);
+    assert.ok(seen.includes('ALONE'), `the mirror on network ${net} was lost, then attached again over network ${other}: ${seen.join(' > ')}`);
   };
   await until(async () => (await sync(prim))?.state === 'in sync', 20_000, `${prim} to report its secondary in sync`);
   await post(3);
   assert.equal(visits(second), 3);
 
   // Network 0 (the first address of each node: where replication used to run) is cut between the
-  // nodes; the witness and the clients still reach both. Writes go on.
-  const cutAt = Date.now();
-  await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [0] });
-  await post(2);
-  // The mirror on network 0 is lost; the secondary is reintegrated over network 1 while network 0
-  // is still cut, then every write is on its disk again, synchronously.
-  await until(async () => {
-    const x = await c.phases();
-    return x[prim] === 'PRIM' && x[second] === 'SECOND' && (await sync(prim))?.state === 'in sync' && Date.now() - cutAt > 1000;
-  }, 45_000, `${second} reintegrated over network 1 (${prim} PRIM with its mirror in sync) while network 0 is cut\n${logTail(c.root)}`);
-  t.diagnostic(`after the cut: ${prim}: ${c.monitor.seen(prim, cutAt).join(' > ')}; ${second}: ${c.monitor.seen(second, cutAt).join(' > ')}`);
-  assert.ok(c.monitor.seen(prim, cutAt).includes('ALONE'), `the mirror on network 0 was lost, then attached again: ${c.monitor.seen(prim, cutAt).join(' > ')}`);
+  // nodes; the witness and the clients still reach both.
+  await mirrorMoves(0, 1);
   await post(4);
   assert.equal(visits(prim), 9);
   assert.equal(visits(second), 9, 'the secondary has every write, replicated over network 1');
@@ -129,14 +124,7 @@ test('two networks, the first one cut between the nodes: replication and the pee
   await c.net.healAll();
   await post(1);
   assert.equal(visits(second), 10);
-  const cut1At = Date.now();
-  await c.net.partition(c.hosts.n1, c.hosts.n2, { networks: [1] });
-  await post(2);
-  await until(async () => {
-    const x = await c.phases();
-    return x[prim] === 'PRIM' && x[second] === 'SECOND' && (await sync(prim))?.state === 'in sync';
-  }, 45_000, `${second} reintegrated over network 0 while network 1 is cut\n${logTail(c.root)}`);
-  assert.ok(c.monitor.seen(prim, cut1At).includes('ALONE'), `the mirror on network 1 was lost, then attached again: ${c.monitor.seen(prim, cut1At).join(' > ')}`);
+  await mirrorMoves(1, 0);
   await post(3);
   assert.equal(visits(prim), 15);
   assert.equal(visits(second), 15, 'every write, replicated over network 0 again');

@@ -7,8 +7,7 @@
 //   (ARGS go to the primary, sec=ARGS to the secondary; NAME=BIN:alone is a primary without a
 //   mirror, in MODE alone: the cost of the FUSE layer and the change log alone)
 //   env: ROUNDS (3), RUNTIME (10), NFILES (10000), WORKLOADS (4k,128k,small), FLOOR=1 (also
-//        scripts/bench-lib/floor.c between the two hosts), PIN=1 (primary and fio on CPU 0, secondary
-//        on CPU 1), DUAL=1 (also two
+//        scripts/bench-lib/floor.c between the two hosts), DUAL=1 (also two
 //        concurrent local 4k O_DSYNC fio jobs on the same disk: the shared-disk bound)
 // Needs root and `npm run build` (dist/test/harness). Cleans up hosts, mounts, processes.
 import { spawnSync } from 'node:child_process';
@@ -83,11 +82,9 @@ try {
     mkdirSync(pdir); mkdirSync(sdir);
     if (tmpfs) await h2.mountTmpfs(sdir, '4g');
     const p = port++;
-    const PIN1 = process.env.PIN === '1' ? ['taskset', '-c', '1'] : [];
-    const PIN0 = process.env.PIN === '1' ? ['taskset', '-c', '0'] : [];
-    const sec = new LineWatcher(`sec-${name}`, h2.spawn([...PIN1, bin, 'secondary', '--dir', sdir, '--listen', `${h2.address}:${p}`, '--key-file', key, '--changelog', join(scratch, `${name}-s.log`), ...sargs]));
+    const sec = new LineWatcher(`sec-${name}`, h2.spawn([bin, 'secondary', '--dir', sdir, '--listen', `${h2.address}:${p}`, '--key-file', key, '--changelog', join(scratch, `${name}-s.log`), ...sargs]));
     await sec.waitLine(/^LISTENING/);
-    const pri = new LineWatcher(`pri-${name}`, h1.spawn([...PIN0, bin, 'primary', '--dir', pdir, '--key-file', key, '--timeout-ms', '2000', '--changelog', join(scratch, `${name}-p.log`), '--peer', `${h2.address}:${p}`, ...pargs]));
+    const pri = new LineWatcher(`pri-${name}`, h1.spawn([bin, 'primary', '--dir', pdir, '--key-file', key, '--timeout-ms', '2000', '--changelog', join(scratch, `${name}-p.log`), '--peer', `${h2.address}:${p}`, ...pargs]));
     await pri.waitLine(/^READY/, 15000);
     await pri.waitLine(/^STATE sync/, 15000);
     systems.push({ name, dir: pdir, pri, sec });
@@ -127,7 +124,7 @@ try {
       const v = xs.map((x) => JSON.parse(x.stdout.slice(x.stdout.indexOf('{'))).jobs[0].write.iops);
       r = (v[0] + v[1]) / 2; // IOPS per job, two jobs at once on the same disk
     } else {
-      const x = await h1.execOk([...(process.env.PIN === '1' ? ['taskset', '-c', '0'] : []), ...fioArgs(w, s.dir)], { timeoutMs: 600000 });
+      const x = await h1.execOk(fioArgs(w, s.dir), { timeoutMs: 600000 });
       const j = JSON.parse(x.stdout.slice(x.stdout.indexOf('{'))).jobs[0].write;
       r = w === '4k' ? j.iops : j.bw / 1024;
     }
