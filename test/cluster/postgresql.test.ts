@@ -37,7 +37,7 @@ import { PACKAGE_ROOT } from '../../compiler/validate/schema-file.js';
 import { netnsSkipReason } from '../harness/index.js';
 import { diffSnapshots, snapshot } from '../replication/fixture.js';
 import { APP_PORT, logTail, startMirrorCluster, until, type Cluster } from './fixture.js';
-import { LEDGER_DDL, PG_BIN, conninfo, pgSkipReason, sql, startLedgerClient, startPgbench } from '../workload/pg-ledger.js';
+import { LEDGER_DDL, PG_BIN, conninfo, pgSkipReason, sql, sqlRetries, startLedgerClient, startPgbench } from '../workload/pg-ledger.js';
 
 type NodeName = 'n1' | 'n2';
 const MODULE = 'postgresql';
@@ -205,7 +205,9 @@ test('postgresql module: host crash of the primary under a ledger client and pgb
   note(`${prim} SECOND again (${Date.now() - revivedAt} ms after it booted), ${second} PRIM; reintegration: ${/\((\d+) bytes sent\)/.exec(resync ?? '')?.[1] ?? '?'} bytes sent`);
   assert.ok(!c.monitor.seen(prim, revivedAt).some((s) => s === 'PROMOTING' || s === 'STARTING_PRIM' || s === 'PRIM' || s === 'ALONE'), `${prim} never tried to be primary after its return: ${c.monitor.seen(prim, revivedAt).join(' > ')}`);
   assert.deepEqual(postmasters(c, prim), [], `no PostgreSQL on ${prim}`);
+  const queryAt = Date.now();
   assert.equal(Number(await sql(w, conn, 'SELECT count(*) FROM ledger')), present.size, 'the primary still serves the ledger');
+  note(`the primary answered a new connection ${Date.now() - queryAt} ms after ${prim} was SECOND`);
   // Idle server, flushed: the replicas must then compare equal (retried: a background write may be in flight).
   await sql(w, conn, 'CHECKPOINT');
   let diff: string[] = [];
@@ -240,5 +242,6 @@ test('postgresql module: host crash of the primary under a ledger client and pgb
   clearInterval(sampler);
   assert.deepEqual(c.monitor.violations, [], 'never two primaries');
   assert.deepEqual(overlaps, [], 'PostgreSQL never ran on both nodes at once');
+  for (const r of sqlRetries) note(`connection made again: ${r}`);
   note(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });

@@ -293,6 +293,7 @@ function defineTests(): void {
       assert.equal(n1.processes().length >= 3, true);
       assert.ok(await reaches(n2, n1.address));
 
+      await n1.execOk(['ip', 'addr', 'add', '198.18.254.77/32', 'dev', 'eth0']);
       await net.killHost(n1);
       assert.equal((await exitOf(app)).signal, 'SIGKILL');
       assert.equal((await exitOf(daemon)).signal, 'SIGKILL');
@@ -306,6 +307,10 @@ function defineTests(): void {
       assert.equal(n1.crashed, false);
       assert.notEqual(n1.mountHolderPid, holderBefore);
       assert.ok(await reaches(n2, n1.address));
+      // a reboot loses the addresses added at run time, and keeps the host's own
+      const addrs = (await n1.execOk(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+      assert.doesNotMatch(addrs, /198\.18\.254\.77/, 'the address added at run time is gone');
+      assert.match(addrs, new RegExp(n1.address.replace(/\./g, '\\.')));
       // a crash loses the host's mounts, like a reboot
       const mi = await n1.execOk(['cat', '/proc/self/mountinfo']);
       assert.ok(!mi.stdout.includes(dir), 'tmpfs gone after the crash');

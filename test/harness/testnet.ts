@@ -183,7 +183,8 @@ export interface TestNet {
   thawHost(host: HostRef): void;
   /** Host crash: its links cut, then every process in it SIGKILLed (mount namespace included). */
   killHost(host: HostRef): Promise<void>;
-  /** The crashed host "boots again": links up, a fresh mount namespace. Starts no process. */
+  /** The crashed host "boots again": the addresses added at run time gone, links up, a fresh mount
+   * namespace. Starts no process. */
   reviveHost(host: HostRef): Promise<void>;
   /** Removes everything of the run. Idempotent; safe to call concurrently. */
   destroy(): Promise<void>;
@@ -808,9 +809,27 @@ class TestNetImpl implements TestNet {
       if (this.mountMode !== false && (h.mountHolderPid === undefined || !h.holderValid(h.mountHolderPid))) await h.startHolder();
       const iso = this.isolated.get(h);
       if (iso === 'link') this.isolated.delete(h);
+      await this.forgetRuntimeAddresses(h);
       await this.setPorts(h, undefined, 'up');
       h.crashed = false;
     });
+  }
+
+  /** A reboot loses the addresses added at run time (a VIP, for one): the network namespace
+   * outlives the crash here, so they are removed, before the links come up again (with the links
+   * up, the host would answer ARP for an address it no longer serves, if only for a moment). */
+  private async forgetRuntimeAddresses(h: TestHostImpl): Promise<void> {
+    const r = await this.ok(['ip', '-n', h.netns, '-j', 'addr', 'show']);
+    const own = new Set(h.addresses.map((a) => `${a}/${this.prefixLength}`));
+    const cmds: string[] = [];
+    for (const l of JSON.parse(r.stdout) as Array<{ ifname: string; addr_info?: Array<{ family?: string; local?: string; prefixlen?: number; scope?: string }> }>) {
+      for (const a of l.addr_info ?? []) {
+        if (a.local === undefined || a.scope === 'host' || a.scope === 'link') continue;
+        const cidr = `${a.local}/${a.prefixlen}`;
+        if (!own.has(cidr)) cmds.push(`addr del ${cidr} dev ${l.ifname}`);
+      }
+    }
+    if (cmds.length) await this.ok(['ip', '-n', h.netns, '-batch', '-'], cmds.join('\n') + '\n');
   }
 
   // ------------------------------------------------------------------ cleanup

@@ -32,11 +32,26 @@ export function conninfo(host: string, port: number, extra = ''): string {
   return `host=${host} port=${port} user=postgres dbname=postgres connect_timeout=2 keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 tcp_user_timeout=3000 ${extra}`.trim();
 }
 
-/** One SQL command through psql on `host`; rejects on failure. */
+/** libpq's messages for a connection that was never made: nothing was sent, a retry is safe. */
+const NOT_CONNECTED = /timeout expired|Connection refused|could not connect to server|No route to host/;
+
+/** Connections `sql()` had to make again, with why (a test reports them). */
+export const sqlRetries: string[] = [];
+
+/** One SQL command through psql on `host`; rejects on failure. A connection that could not be made
+ * (the server or the machine busy past connect_timeout, say) is tried again until `timeoutMs`, and
+ * recorded in `sqlRetries`; any other failure rejects at once. */
 export async function sql(host: TestHost, conn: string, query: string, timeoutMs = 30_000): Promise<string> {
-  const r = await host.exec([`${PG_BIN}/psql`, conn, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', query], { timeoutMs });
-  if (r.code !== 0) throw new Error(`psql -c ${JSON.stringify(query.slice(0, 120))}: exit ${r.code ?? r.signal}: ${r.stderr.trim()}`);
-  return r.stdout.trim();
+  const t0 = Date.now();
+  for (;;) {
+    const left = timeoutMs - (Date.now() - t0);
+    const r = await host.exec([`${PG_BIN}/psql`, conn, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', query], { timeoutMs: Math.max(left, 1000) });
+    if (r.code === 0) return r.stdout.trim();
+    const why = `psql -c ${JSON.stringify(query.slice(0, 120))}: exit ${r.code ?? r.signal}: ${r.stderr.trim()}`;
+    if (r.code !== 2 || !NOT_CONNECTED.test(r.stderr) || Date.now() - t0 > timeoutMs - 1000) throw new Error(why);
+    sqlRetries.push(`${new Date().toISOString()} after ${Date.now() - t0} ms: ${why}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
 }
 
 /** The row a ledger client writes for id `n` (checked back on the server). */
