@@ -579,15 +579,21 @@ int hr_path_excluded(const char *path, int isdir)
 
 /* ---- change log reset ---- */
 
-int hr_log_reset(const char *path, const char *gen, const char *extra)
+int hr_file_replace(const char *path, const char *data, size_t len)
 {
-	char tmp[4200], line[512], dirb[4200];
+	char tmp[4200], dirb[4200];
 	if (strlen(path) > 4000) return -ENAMETOOLONG;
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) return -errno;
-	int n = snprintf(line, sizeof line, "BASE %s\n%s", gen, extra ? extra : "");
-	if (write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = write(fd, data + done, len - done);
+		if (n < 0 && errno == EINTR) continue;
+		if (n <= 0) break;
+		done += (size_t)n;
+	}
+	if (done != len || fsync(fd) < 0) {
 		int e = errno ? errno : EIO;
 		close(fd);
 		unlink(tmp);
@@ -602,4 +608,12 @@ int hr_log_reset(const char *path, const char *gen, const char *extra)
 		close(dfd);
 	}
 	return 0;
+}
+
+int hr_log_reset(const char *path, const char *gen, const char *extra)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "BASE %s\n%s", gen, extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof line) return -EINVAL;
+	return hr_file_replace(path, line, (size_t)n);
 }

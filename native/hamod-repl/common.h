@@ -164,6 +164,8 @@ int hr_path_excluded(const char *path, int isdir);
 /* Replaces the change log at path by "BASE gen\n" + extra, durably (temp file, fsync, rename,
  * fsync of the directory). Returns 0 or -errno. */
 int hr_log_reset(const char *path, const char *gen, const char *extra);
+/* Replaces the file at path by data, durably (same steps). Returns 0 or -errno. */
+int hr_file_replace(const char *path, const char *data, size_t len);
 
 int primary_main(int argc, char **argv);
 int secondary_main(int argc, char **argv);

@@ -33,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <linux/falloc.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -434,7 +435,7 @@ static void dump_stats(void)
 /* ------------------------------------------------------------------------------------------ */
 /* change log */
 
-static void log_escape(char *out, size_t cap, const char *s)
+void clog_escape(char *out, size_t cap, const char *s)
 {
 	size_t o = 0;
 	for (; *s && o + 4 < cap; s++) {
@@ -445,7 +446,7 @@ static void log_escape(char *out, size_t cap, const char *s)
 	out[o] = 0;
 }
 
-static void clog_line(const char *fmt, ...)
+void clog_line(const char *fmt, ...)
 {
 	char line[3 * PATHCAP + 64];
 	va_list ap;
@@ -463,7 +464,7 @@ static void clog_line(const char *fmt, ...)
 	pthread_mutex_unlock(&g_log_mu);
 }
 
-static void clog_sync(void)
+void clog_sync(void)
 {
 	pthread_mutex_lock(&g_log_mu);
 	if (g_log_fd >= 0 && atomic_exchange(&g_log_unsynced, 0)) fdatasync(g_log_fd);
@@ -502,9 +503,9 @@ static off_t clog_size(void)
 static void clog_ns(const char *op, const char *p1, const char *p2)
 {
 	char e1[3 * PATHCAP], e2[3 * PATHCAP];
-	log_escape(e1, sizeof e1, p1 && *p1 ? p1 : ".");
+	clog_escape(e1, sizeof e1, p1 && *p1 ? p1 : ".");
 	if (p2) {
-		log_escape(e2, sizeof e2, p2);
+		clog_escape(e2, sizeof e2, p2);
 		clog_line("N %s %s %s", op, e1, e2);
 	} else {
 		clog_line("N %s %s", op, e1);
@@ -579,7 +580,7 @@ static void clog_data(struct pinode *n, uint64_t off, uint64_t len)
 	pthread_mutex_unlock(&g_log_mu);
 	if (first == UINT64_MAX) return;
 	if (get_path(n, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)n->ino);
-	log_escape(e, sizeof e, *p ? p : ".");
+	clog_escape(e, sizeof e, *p ? p : ".");
 	clog_line("W %s %llu %llu", e, (unsigned long long)(first * g_zone), (unsigned long long)((last - first + 1) * g_zone));
 }
 
@@ -587,7 +588,7 @@ static void clog_trunc(struct pinode *n, uint64_t size)
 {
 	char p[PATHCAP], e[3 * PATHCAP];
 	if (get_path(n, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)n->ino);
-	log_escape(e, sizeof e, p);
+	clog_escape(e, sizeof e, p);
 	clog_line("T %s %llu", e, (unsigned long long)size);
 }
 
@@ -598,11 +599,26 @@ static void clog_meta(struct pinode *n, const char *what)
 	clog_ns(what, p, NULL);
 }
 
+static int path_excl(const char *path, int isdir);
+
+/* Activity-log ticket for a data change of `in` (see activity.c); nothing for an excluded path.
+ * `range`: a range record (len 0: to the end of the file) instead of extents. */
+static void al_begin(struct al_ticket *t, struct pinode *in, uint64_t off, uint64_t len, int range)
+{
+	memset(t, 0, sizeof *t);
+	if (!al_enabled()) return;
+	char p[PATHCAP];
+	if (get_path(in, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)in->ino);
+	else if (path_excl(p, 0)) return;
+	if (range) al_range_begin(t, p, off, len);
+	else al_write_begin(t, p, off, len);
+}
+
 /* New log "BASE gen" (+ OPEN: this daemon is running), durably; the zone marks start over. */
 static int clog_reset(const char *gen)
 {
 	char extra[64];
-	snprintf(extra, sizeof extra, "OPEN %lld\n", (long long)time(NULL));
+	snprintf(extra, sizeof extra, "OPEN %lld%s\n", (long long)time(NULL), al_enabled() ? " al" : "");
 	pthread_mutex_lock(&g_log_mu);
 	int r = hr_log_reset(g_changelog_path, gen, extra);
 	if (!r) {
@@ -618,6 +634,62 @@ static int clog_reset(const char *gen)
 	}
 	pthread_mutex_unlock(&g_log_mu);
 	return r;
+}
+
+/* Activity-log checkpoint (activity.c): the current session's part of the log (after its last
+ * OPEN) is rewritten with its non-A records, then the set's A records (and, unless
+ * `drop_ranges`, the session's A records as they were). Earlier sessions are kept verbatim: a
+ * crashed session's records are still owed to the peer. Not while a reintegration runs (it reads
+ * the log by offset). Atomic: temporary file, fsync, rename, fsync of the directory. */
+void clog_compact(int drop_ranges)
+{
+	pthread_mutex_lock(&g_mu);
+	if (g_resync_busy || (g_mir != MIR_NONE && g_mir != MIR_INSYNC)) {
+		pthread_mutex_unlock(&g_mu);
+		return;
+	}
+	al_lock();
+	pthread_mutex_lock(&g_log_mu);
+	size_t len = 0, alen = 0;
+	char *old = clog_read(0, &len);
+	char *set = al_lines_locked(&alen);
+	char *out = old ? malloc(len + alen + 1) : NULL;
+	if (out) {
+		size_t o = 0;
+		char *last_open = NULL;
+		for (char *l = old; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+			if (!strncmp(l, "OPEN ", 5)) last_open = l;
+		char *keep_end = last_open ? (strchr(last_open, '\n') ? strchr(last_open, '\n') + 1 : old + len) : old + len;
+		memcpy(out, old, (size_t)(keep_end - old));
+		o = (size_t)(keep_end - old);
+		for (char *l = keep_end; *l;) {
+			char *e = strchr(l, '\n');
+			if (!e) break; /* a torn last line: its operation never went on */
+			size_t n = (size_t)(e - l) + 1;
+			if (!(drop_ranges && !strncmp(l, "A ", 2))) memcpy(out + o, l, n), o += n;
+			l = e + 1;
+		}
+		memcpy(out + o, set, alen);
+		o += alen;
+		/* the first line is "BASE gen": hr_file_replace writes the whole text as it is */
+		int r = hr_file_replace(g_changelog_path, out, o);
+		if (!r) {
+			int fd = open(g_changelog_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+			if (fd >= 0) {
+				close(g_log_fd);
+				g_log_fd = fd;
+			}
+			g_log_unsynced = 0;
+		} else {
+			fprintf(stderr, "hamod-repl: change log compaction: %s\n", strerror(-r));
+		}
+	}
+	free(out);
+	free(set);
+	free(old);
+	pthread_mutex_unlock(&g_log_mu);
+	al_unlock();
+	pthread_mutex_unlock(&g_mu);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1065,6 +1137,14 @@ static int op_end(int acked, int res)
 	return res;
 }
 
+/* Where a truncation to `size` changes the file: the smaller of the old and the new size. */
+static uint64_t trunc_from(struct pinode *in, uint64_t size)
+{
+	struct stat st;
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH) == 0 && (uint64_t)st.st_size < size) return (uint64_t)st.st_size;
+	return size;
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
 {
 	struct pinode *in = IN(ino);
@@ -1102,9 +1182,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 	struct waiter w;
 	int by_fh = pf && wants_write_flags(pf->flags);
 	if (by_fh) ensure_remote(pf);
+	struct al_ticket at;
+	memset(&at, 0, sizeof at);
 	if (by_fh) {
 		ci = data_conn(in);
 		live_rd();
+		if ((v & HR_SA_SIZE) && !pf->excl) al_begin(&at, in, trunc_from(in, (uint64_t)h.off), 0, 1);
 		pthread_mutex_lock(WMU(in));
 		excl = pf->excl;
 		if (v && pf_remote(pf)) {
@@ -1115,6 +1198,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		ci = 0;
 		pthread_mutex_lock(&g_nsmu);
 		live_rd();
+		if (v & HR_SA_SIZE) al_begin(&at, in, trunc_from(in, (uint64_t)h.off), 0, 1);
 		if (v & HR_SA_SIZE) pthread_mutex_lock(WMU(in)); /* ordered with a resync copying this file */
 		if (v) {
 			if (get_path(in, path, sizeof path) >= 0) {
@@ -1173,6 +1257,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int va
 		if (v & HR_SA_SIZE) clog_trunc(in, (uint64_t)h.off);
 		clog_meta(in, "setattr");
 	}
+	al_write_end(&at);
 	if (v) res = op_end(acked, res);
 	else live_un();
 	if (res) {
@@ -1381,6 +1466,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		int isdir = fstatat(d1->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 		if (ns_boundary(req, &o, isdir)) return;
 	}
+	if (!o.excl && o.r1 >= 0 && o.r2 >= 0) al_rename(o.p1, o.p2, !!(flags & RENAME_EXCHANGE));
 	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	pthread_mutex_lock(&g_tmu);
 	struct pinode *src = find_child_locked(d1, name), *dst = find_child_locked(d2, newname);
@@ -1414,6 +1500,7 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	o.r1 = get_path(in, o.p1, sizeof o.p1);
 	o.r2 = child_path(d2, newname, o.p2, sizeof o.p2);
 	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0 && ns_boundary(req, &o, 0)) return;
+	if (!o.excl && o.r1 >= 0 && o.r2 >= 0) al_rename(o.p1, o.p2, 0); /* a write in flight under the old name */
 	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	proc_path(proc, sizeof proc, in->fd);
 	int res = linkat(AT_FDCWD, proc, d2->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
@@ -1504,6 +1591,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (!o.excl && o.r1 < 0 && g_mir >= MIR_RESYNC) {
 		mirror_fail(g_epoch, "open for writing of an inode without a known path");
 	}
+	struct al_ticket at;
+	memset(&at, 0, sizeof at);
+	if (trunc && !o.excl) al_begin(&at, in, 0, 0, 1);
 	if (trunc) pthread_mutex_lock(WMU(in)); /* ordered with a resync copying this file */
 	int fd = open(proc, (flags & ~LOCAL_STRIP) | O_CLOEXEC);
 	int res = fd < 0 ? -errno : 0;
@@ -1519,6 +1609,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		struct hr_hdr r = {.op = OP_RELEASE, .fh = rid};
 		rpc_start(NULL, data_conn(in), &r, NULL, 0, 0);
 	}
+	al_write_end(&at);
 	if (trunc) res = op_end(acked, res);
 	else live_un();
 	if (res) {
@@ -1554,6 +1645,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	o.r1 = child_path(dir, name, o.p1, sizeof o.p1);
 	o.excl = o.r1 >= 0 && path_excl(o.p1, 0);
+	struct al_ticket at;
+	memset(&at, 0, sizeof at);
+	struct stat est; /* O_TRUNC of a file that exists (namespace operations are serialised here) */
+	if ((flags & O_TRUNC) && !o.excl && o.r1 >= 0 && al_enabled() && fstatat(dir->fd, name, &est, AT_SYMLINK_NOFOLLOW) == 0)
+		al_range_begin(&at, o.p1, 0, 0);
 	if (!o.excl) {
 		rid = h.fh = next_rid();
 		ns_send(&o, &h, NULL, NULL, 0);
@@ -1570,6 +1666,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		rid = 0;
 		if (o.sent == 0 || res == 0) clog_ns("create", o.r1 >= 0 ? o.p1 : name, NULL);
 	}
+	al_write_end(&at);
 	res = op_end(acked, res);
 	st_ops_n++;
 	st_ops_ns += hr_now_ns() - t0;
@@ -1633,6 +1730,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct hr_hdr h = {.op = OP_WRITE, .off = off};
 	struct iovec pv[1] = {{(void *)buf, size}};
 	live_rd();
+	struct al_ticket at;
+	if (pf->excl) memset(&at, 0, sizeof at);
+	else al_begin(&at, in, (uint64_t)off, size, 0);
 	pthread_mutex_lock(WMU(in));
 	if (pf_remote(pf)) {
 		h.fh = pf->rid;
@@ -1661,6 +1761,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		clog_data(in, (uint64_t)off, done);
 		if (pf->sync) clog_sync();
 	}
+	al_write_end(&at);
 	int r2 = op_end(acked, 0);
 	uint64_t t3 = hr_now_ns();
 	st_w_n++;
@@ -1949,6 +2050,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	atomic_store(&in->dirty_meta, 1);
 	atomic_store(&in->dirty_remote, 1);
 	live_rd();
+	struct al_ticket at;
+	if (pf->excl) memset(&at, 0, sizeof at);
+	else if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE)) al_begin(&at, in, (uint64_t)off, 0, 1); /* moves data */
+	else al_begin(&at, in, (uint64_t)off, (uint64_t)len, 0);
 	pthread_mutex_lock(WMU(in));
 	if (pf_remote(pf)) {
 		h.fh = pf->rid;
@@ -1958,6 +2063,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, of
 	pthread_mutex_unlock(WMU(in));
 	int acked = pf->excl || rpc_finish(sent, &w, ci, res, "fallocate");
 	if (!acked && (sent == 0 || res == 0)) clog_data(in, (uint64_t)off, (uint64_t)len);
+	al_write_end(&at);
 	res = op_end(acked, res);
 	fuse_reply_err(req, -res);
 }
@@ -2106,6 +2212,7 @@ int mirror_go_insync(uint64_t ep)
 			mirror_fail(ep, "cannot reset the change log: %s", strerror(-r));
 			return -1;
 		}
+		al_reset(); /* the reset log holds none of the set's records */
 		g_mir = MIR_INSYNC;
 		g_oos_reported = 0;
 		ev("INSYNC base=%s", g_insync_base);
@@ -2158,10 +2265,13 @@ static void ctl_cmd(char *line, char *out, size_t cap)
 	}
 	if (!strcmp(argv[0], "STATUS")) {
 		pthread_mutex_lock(&g_mu);
-		snprintf(out, cap, "OK mode=%s gen=%s base=%s mirror=%s done=%llu total=%llu sent=%llu logrecords=%llu clean=%d held=%d",
+		uint64_t cps = 0;
+		size_t aln = al_size(&cps);
+		snprintf(out, cap, "OK mode=%s gen=%s base=%s mirror=%s done=%llu total=%llu sent=%llu logrecords=%llu clean=%d held=%d "
+				   "al=%zu alcheckpoints=%llu",
 			 MODE_NAMES[g_mode], g_gen, g_base, mir_name(g_mir), (unsigned long long)g_rs_done,
 			 (unsigned long long)g_rs_total, (unsigned long long)g_rs_sent, (unsigned long long)g_log_records,
-			 g_log_clean_at_start, (int)g_hold);
+			 g_log_clean_at_start, (int)g_hold, aln, (unsigned long long)cps);
 		pthread_mutex_unlock(&g_mu);
 		return;
 	}
@@ -2415,7 +2525,9 @@ static int clog_open(const char *path)
 	}
 	free(b);
 	g_log_clean_at_start = opens <= closes;
-	clog_line("OPEN %lld", (long long)time(NULL));
+	/* "al": this session keeps an activity log (activity.c); a crash of it can be reintegrated
+	 * by the recorded zones */
+	clog_line("OPEN %lld%s", (long long)time(NULL), al_enabled() ? " al" : "");
 	clog_sync();
 	return 0;
 }
@@ -2429,8 +2541,10 @@ int primary_main(int argc, char **argv)
 				     {"threads", 1, 0, 'T'},	  {"no-sync-direct", 0, 0, 'D'}, {"cached-writes", 0, 0, 'W'},
 				     {"spin-us", 1, 0, 'S'},	  {"control", 1, 0, 'C'},   {"mode", 1, 0, 'M'},
 				     {"zone-bytes", 1, 0, 'Z'}, {"include", 1, 0, 'I'},   {"exclude", 1, 0, 'X'},
-				     {"ack-spin-us", 1, 0, 'A'},
+				     {"ack-spin-us", 1, 0, 'A'}, {"al-extents", 1, 0, 'L'}, {"al-extent-bytes", 1, 0, 'E'},
 				     {0, 0, 0, 0}};
+	long al_extents = 1024;
+	unsigned long long al_ext = 4ull << 20;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -2450,16 +2564,20 @@ int primary_main(int argc, char **argv)
 		case 'Z': g_zone = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'I': hr_filter_add(1, optarg); break;
 		case 'X': hr_filter_add(0, optarg); break;
+		case 'L': al_extents = strtol(optarg, NULL, 10); break;
+		case 'E': al_ext = strtoull(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
 	if (!dir || !keyfile || (!peer && !control) || g_timeout_ms <= 0 || g_nconns < 1 || g_nconns > HR_MAX_CONNS ||
-	    g_zone < 512 || g_zone > (1u << 20) || (g_zone & (g_zone - 1)) ||
+	    g_zone < 512 || g_zone > (1u << 20) || (g_zone & (g_zone - 1)) || al_extents < 0 || al_extents > 1000000 ||
+	    al_ext < g_zone || al_ext > (1ull << 30) || al_ext % g_zone ||
 	    (mode && strcmp(mode, "off") && strcmp(mode, "hold"))) {
 		fprintf(stderr, "usage: hamod-repl primary --dir D --key-file K (--control SOCK | --peer HOST:PORT) "
 				"[--changelog FILE] [--mode off|hold] [--zone-bytes N (power of 2, 512..1M)] [--timeout-ms N] "
 				"[--include GLOB]... [--exclude GLOB]... [--conns N] [--threads N] [--cached-writes] "
-				"[--no-sync-direct] [--spin-us N] [--ack-spin-us N]\n");
+				"[--no-sync-direct] [--spin-us N] [--ack-spin-us N] [--al-extents N (0: none; default 1024)] "
+				"[--al-extent-bytes N (a multiple of the zone, default 4 MiB)]\n");
 		return 2;
 	}
 	char peer_host[128];
@@ -2508,6 +2626,7 @@ int primary_main(int argc, char **argv)
 		free(d);
 		changelog = defl;
 	}
+	al_init((unsigned)al_extents, al_ext);
 	if (clog_open(changelog) < 0) {
 		fprintf(stderr, "hamod-repl: change log %s: %s\n", changelog, strerror(errno));
 		return 1;

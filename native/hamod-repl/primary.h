@@ -67,4 +67,33 @@ void *resync_thread(void *arg);
 const char *resync_base_snapshot(void);
 void resync_finished(void);
 
+/* Change log (primary.c). */
+void clog_escape(char *out, size_t cap, const char *s);
+void clog_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void clog_sync(void); /* fdatasync if anything was appended since the last one */
+void clog_compact(int drop_ranges);
+
+/* Activity log (activity.c): extents that writes in flight may have touched, on disk before the
+ * write goes on. A ticket holds them until the operation has returned (or been recorded). */
+#define AL_TICKET_MAX 4
+struct alent;
+struct al_ticket {
+	struct alent *e[AL_TICKET_MAX];
+	int n, range;
+};
+void al_init(unsigned max_extents, uint64_t ext_bytes); /* 0: no activity log */
+int al_enabled(void);
+uint64_t al_extent_bytes(void);
+void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len);
+/* A range record, written each time (len 0: to the end of the file). */
+void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len);
+void al_write_end(struct al_ticket *t);
+/* Before a rename (exchange: both ways) or a link (from = the existing name). */
+void al_rename(const char *from, const char *to, int exchange);
+void al_reset(void); /* the log was reset (INSYNC): the set starts empty */
+void al_lock(void);
+void al_unlock(void);
+char *al_lines_locked(size_t *len);
+size_t al_size(uint64_t *checkpoints);
+
 #endif

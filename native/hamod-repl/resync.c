@@ -172,6 +172,7 @@ static int um_get(struct u64map *m, uint64_t k, uint64_t *v)
 struct rs {
 	uint64_t ep, bps, t0, last_ev, data_sent;
 	int full, delta_failed;
+	int walk; /* delta after a crash: the namespace is walked, only recorded zones are sent */
 	const char *phase;
 	char *rbuf, *buf, *scratch;
 	struct dfile *f;
@@ -565,8 +566,12 @@ static int reconcile_entry(struct rs *r, const char *path, const struct hr_ent *
 	if (reg) {
 		if (created) {
 			if (pe->h.size) df_get(r, path, DF_COPY);
-		} else if (full) {
+		} else if (full && !r->walk) {
 			df_get(r, path, DF_HASH);
+		} else if (full && pe->h.size != se->h.size) {
+			/* walk after a crash: a size only an unrecorded operation can explain (the zones
+			 * are in the logs); what lies past the smaller size is sent anyway */
+			df_range(r, path, pe->h.size < se->h.size ? pe->h.size : se->h.size, UINT64_MAX);
 		}
 	}
 	return 0;
@@ -712,7 +717,8 @@ static int full_namespace(struct rs *r)
 /* delta: logs */
 
 struct rec {
-	char type; /* W T N B(ASE) O(PEN) C(LOSE) */
+	char type; /* W T N, or A: activity (kept as W only if its session crashed) */
+	int sess;  /* number of OPENs before it */
 	char op[16];
 	char *p1, *p2;
 	uint64_t a, b;
@@ -736,6 +742,9 @@ static void unescape(char *s)
 struct logsum {
 	char base[96];
 	int opens, closes, bad;
+	/* sessions (OPEN .. CLOSE): ended without CLOSE (crashed) before the last OPEN, with and
+	 * without an activity log; the last session: open (no CLOSE yet), and with an activity log */
+	int crashed_al, crashed_noal, last_open, last_al;
 	struct rec *r;
 	size_t n, cap;
 };
@@ -745,16 +754,36 @@ static void parse_log(char *text, struct logsum *L)
 {
 	memset(L, 0, sizeof *L);
 	snprintf(L->base, sizeof L->base, "none");
+	size_t ncap = 16;
+	char *crashed = calloc(ncap, 1); /* per session: ended without CLOSE */
 	for (char *s = text; s && *s;) {
 		char *e = strchr(s, '\n');
-		if (e) *e = 0;
+		if (!e) break; /* a torn last line (a crash while appending): its operation never went on */
+		*e = 0;
 		char *tok[6] = {0};
 		int nt = 0;
 		for (char *t = strtok(s, " "); t && nt < 6; t = strtok(NULL, " ")) tok[nt++] = t;
 		struct rec rc = {0};
 		if (nt >= 2 && !strcmp(tok[0], "BASE")) snprintf(L->base, sizeof L->base, "%s", tok[1]);
-		else if (nt >= 1 && !strcmp(tok[0], "OPEN")) L->opens++;
-		else if (nt >= 1 && !strcmp(tok[0], "CLOSE")) L->closes++;
+		else if (nt >= 1 && !strcmp(tok[0], "OPEN")) {
+			if (L->last_open) *(L->last_al ? &L->crashed_al : &L->crashed_noal) += 1;
+			if (L->last_open) crashed[L->opens] = 1;
+			L->opens++;
+			if ((size_t)L->opens + 1 >= ncap) {
+				crashed = realloc(crashed, ncap * 2);
+				memset(crashed + ncap, 0, ncap);
+				ncap *= 2;
+			}
+			L->last_open = 1;
+			L->last_al = nt >= 3 && !strcmp(tok[2], "al");
+		} else if (nt >= 1 && !strcmp(tok[0], "CLOSE")) {
+			L->closes++;
+			L->last_open = 0;
+		}
+		else if (nt >= 4 && !strcmp(tok[0], "A")) { /* activity: zones a crash may have left different */
+			rc.type = 'A', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
+			if (rc.b == 0) rc.b = UINT64_MAX - rc.a; /* to the end of the file */
+		}
 		else if (nt >= 4 && !strcmp(tok[0], "W")) rc.type = 'W', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
 		else if (nt >= 3 && !strcmp(tok[0], "T")) rc.type = 'T', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10);
 		else if (nt >= 3 && !strcmp(tok[0], "N")) {
@@ -764,6 +793,7 @@ static void parse_log(char *text, struct logsum *L)
 			rc.p2 = tok[3];
 		}
 		if (rc.type) {
+			rc.sess = L->opens;
 			unescape(rc.p1);
 			if (!strcmp(rc.p1, ".")) rc.p1[0] = 0;
 			if (rc.p2) unescape(rc.p2);
@@ -776,6 +806,24 @@ static void parse_log(char *text, struct logsum *L)
 		}
 		s = e ? e + 1 : NULL;
 	}
+	/* A records count (as W) for a session that crashed; those of a session that closed cleanly
+	 * are dropped (its W records are complete); those of the last session, still open, are left
+	 * as A for the caller (use_last_activity). */
+	for (size_t i = 0; i < L->n; i++) {
+		struct rec *c = &L->r[i];
+		if (c->type != 'A') continue;
+		if (crashed[c->sess]) c->type = 'W';
+		else if (!(c->sess == L->opens && L->last_open)) c->type = 'a';
+	}
+	free(crashed);
+}
+
+/* The last session of the log ended without CLOSE (the secondary's log: a crash): its A records
+ * count. (The primary's own last session is this daemon: its A records are ignored.) */
+static void use_last_activity(struct logsum *L)
+{
+	for (size_t i = 0; i < L->n; i++)
+		if (L->r[i].type == 'A') L->r[i].type = 'W';
 }
 
 /* The secondary's change log, in full (paged). NULL when it has none. */
@@ -813,6 +861,7 @@ static void note_records(struct rs *r, struct logsum *L, size_t from)
 {
 	for (size_t i = from; i < L->n; i++) {
 		struct rec *c = &L->r[i];
+		if (c->type == 'A' || c->type == 'a') continue;
 		if (c->type == 'W') {
 			df_range(r, c->p1, c->a, c->a + c->b);
 			continue;
@@ -1249,19 +1298,35 @@ static int run(struct rs *r, struct resync_req *rq)
 	struct logsum SL, PL;
 	parse_log(stext ? stext : (char *)"", &SL);
 	parse_log(ptext ? ptext : (char *)"", &PL);
-	int sclean = stext && SL.opens <= SL.closes, pclean = PL.opens - PL.closes <= 1;
+	/* A session that ended without CLOSE (a crash) is usable only if it kept an activity log: then
+	 * its A records bound what it may have written unacknowledged, and the namespace is walked. The
+	 * primary's last session is this daemon's own. */
+	int scrash = SL.crashed_al + (SL.last_open && SL.last_al), pcrash = PL.crashed_al;
+	int sclean = stext && !SL.crashed_noal && !(SL.last_open && !SL.last_al), pclean = !PL.crashed_noal;
 	int delta = !rq->full && stext && sclean && pclean && !strcmp(SL.base, PL.base) && strcmp(PL.base, "none") &&
 		    !SL.bad && !PL.bad;
-	ev("RESYNC phase=namespace mode=%s done=0 total=0 sent=%llu%s", delta ? "delta" : "full", (unsigned long long)g_rs_sent,
-	   delta || !rq->full ? "" : " (asked)");
+	r->walk = delta && (scrash || pcrash);
+	if (SL.last_open) use_last_activity(&SL);
+	ev("RESYNC phase=namespace mode=%s done=0 total=0 sent=%llu%s%s", delta ? "delta" : "full", (unsigned long long)g_rs_sent,
+	   delta || !rq->full ? "" : " (asked)", r->walk ? " walk=crash" : "");
 	if (!delta && !rq->full)
 		fprintf(stderr, "hamod-repl resync: full instead of delta (secondary log %s, clean %d/%d, base %s/%s)\n",
 			stext ? "present" : "absent", pclean, sclean, PL.base, SL.base);
+	if (r->walk)
+		fprintf(stderr, "hamod-repl resync: a session ended in a crash (%d here, %d on the peer): the namespace is "
+				"walked, the zones of both logs (activity log included) are sent\n",
+			pcrash, scrash);
 	r->phase = "namespace";
 	/* 2. namespace phase, application namespace operations wait */
 	pthread_mutex_lock(&g_nsmu);
 	int res = 0;
-	if (delta) {
+	if (r->walk) {
+		/* the records first (they follow renames to today's paths), then the walk: entries,
+		 * metadata, sizes; no replay (the walk makes the namespace equal) */
+		note_records(r, &SL, 0);
+		note_records(r, &PL, 0);
+		res = full_namespace(r);
+	} else if (delta) {
 		note_records(r, &SL, 0); /* the secondary's own changes: its zones, its paths */
 		note_records(r, &PL, 0);
 		res = replay(r, &PL);
