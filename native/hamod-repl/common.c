@@ -617,3 +617,52 @@ int hr_log_reset(const char *path, const char *gen, const char *extra)
 	if (n < 0 || (size_t)n >= sizeof line) return -EINVAL;
 	return hr_file_replace(path, line, (size_t)n);
 }
+
+void hr_boot_id(char *out, size_t cap)
+{
+	const char *env = getenv("HAMOD_REPL_BOOT_ID"); /* tests: a reboot without rebooting */
+	snprintf(out, cap, "unknown");
+	if (env && *env) {
+		snprintf(out, cap, "%s", env);
+		return;
+	}
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return;
+	char b[80];
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	b[n > 0 ? n : 0] = 0;
+	for (char *c = b; *c; c++)
+		if (*c == '\n' || *c == ' ') *c = 0;
+	if (*b) snprintf(out, cap, "%s", b);
+}
+
+int hr_log_lost_session(const char *path, const char *boot, char *last, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return 0;
+	struct stat st;
+	char *b = NULL;
+	int open_ = 0;
+	snprintf(last, cap, "%s", "");
+	if (fstat(fd, &st) == 0 && (b = malloc((size_t)st.st_size + 1))) {
+		ssize_t n = pread(fd, b, (size_t)st.st_size, 0);
+		b[n > 0 ? n : 0] = 0;
+		for (char *l = b; *l;) {
+			char *e = strchr(l, '\n');
+			if (!e) break;
+			*e = 0;
+			if (!strncmp(l, "RECV ", 5)) {
+				char *sp = strchr(l + 5, ' ');
+				snprintf(last, cap, "%s", sp ? sp + 1 : "");
+				open_ = 1;
+			} else if (!strncmp(l, "STOP ", 5) || !strncmp(l, "LOST ", 5)) {
+				open_ = 0;
+			}
+			l = e + 1;
+		}
+	}
+	free(b);
+	close(fd);
+	return open_ && strcmp(last, boot) != 0;
+}

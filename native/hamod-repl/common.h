@@ -164,6 +164,11 @@ int hr_path_excluded(const char *path, int isdir);
 /* Replaces the change log at path by "BASE gen\n" + extra, durably (temp file, fsync, rename,
  * fsync of the directory). Returns 0 or -errno. */
 int hr_log_reset(const char *path, const char *gen, const char *extra);
+/* This machine's boot id (HAMOD_REPL_BOOT_ID overrides it, for tests). */
+void hr_boot_id(char *out, size_t cap);
+/* The log's last receiving session (RECV <time> <boot>) never stopped (no STOP / LOST after it)
+ * and was of another boot than `boot`: its machine went down while it received. Its boot in last. */
+int hr_log_lost_session(const char *path, const char *boot, char *last, size_t cap);
 /* Replaces the file at path by data, durably (same steps). Returns 0 or -errno. */
 int hr_file_replace(const char *path, const char *data, size_t len);
 

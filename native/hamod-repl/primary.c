@@ -2524,6 +2524,10 @@ static int clog_open(const char *path)
 		}
 	}
 	free(b);
+	/* a receiving session of this log that went down with its machine (secondary.c) */
+	char boot[80], last[96];
+	hr_boot_id(boot, sizeof boot);
+	if (hr_log_lost_session(path, boot, last, sizeof last)) clog_line("LOST %lld %s", (long long)time(NULL), last);
 	g_log_clean_at_start = opens <= closes;
 	/* "al": this session keeps an activity log (activity.c); a crash of it can be reintegrated
 	 * by the recorded zones */
@@ -2702,7 +2706,11 @@ int primary_main(int argc, char **argv)
 	fuse_remove_signal_handlers(se);
 	g_stats_stop = 1;
 	pthread_join(st, NULL);
-	/* Every operation answered so far was acknowledged by the mirror or recorded: clean. */
+	/* Every operation answered so far was acknowledged by the mirror or recorded: clean. And on
+	 * the local disk (a power loss after a clean stop must not lose what CLOSE vouches for). */
+	int sfd = openat(g_rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || syncfs(sfd) < 0) fprintf(stderr, "hamod-repl: syncfs at exit: %s\n", strerror(errno));
+	if (sfd >= 0) close(sfd);
 	clog_line("CLOSE %lld", (long long)time(NULL));
 	clog_sync();
 	if (*g_ctl_path) unlink(g_ctl_path);

@@ -745,6 +745,7 @@ struct logsum {
 	/* sessions (OPEN .. CLOSE): ended without CLOSE (crashed) before the last OPEN, with and
 	 * without an activity log; the last session: open (no CLOSE yet), and with an activity log */
 	int crashed_al, crashed_noal, last_open, last_al;
+	int lost; /* LOST: a receiving session went down with its machine */
 	struct rec *r;
 	size_t n, cap;
 };
@@ -779,6 +780,8 @@ static void parse_log(char *text, struct logsum *L)
 		} else if (nt >= 1 && !strcmp(tok[0], "CLOSE")) {
 			L->closes++;
 			L->last_open = 0;
+		} else if (nt >= 1 && !strcmp(tok[0], "LOST")) { /* a receiving session's page cache lost */
+			L->lost = 1;
 		}
 		else if (nt >= 4 && !strcmp(tok[0], "A")) { /* activity: zones a crash may have left different */
 			rc.type = 'A', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
@@ -1302,7 +1305,8 @@ static int run(struct rs *r, struct resync_req *rq)
 	 * its A records bound what it may have written unacknowledged, and the namespace is walked. The
 	 * primary's last session is this daemon's own. */
 	int scrash = SL.crashed_al + (SL.last_open && SL.last_al), pcrash = PL.crashed_al;
-	int sclean = stext && !SL.crashed_noal && !(SL.last_open && !SL.last_al), pclean = !PL.crashed_noal;
+	int sclean = stext && !SL.crashed_noal && !(SL.last_open && !SL.last_al) && !SL.lost,
+	    pclean = !PL.crashed_noal && !PL.lost;
 	int delta = !rq->full && stext && sclean && pclean && !strcmp(SL.base, PL.base) && strcmp(PL.base, "none") &&
 		    !SL.bad && !PL.bad;
 	r->walk = delta && (scrash || pcrash);

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -361,12 +362,67 @@ static int do_logread(struct hr_hdr *h, char *rbuf, size_t rcap, size_t *rlen, s
 	return 0;
 }
 
+/* The receiving session's marks in the log (the only lines a secondary appends):
+ *   RECV <time> <boot id>   this daemon applies what the primary sends
+ *   STOP <time>             it stopped cleanly, everything applied synced (syncfs)
+ *   LOST <time> <boot id>   a receiving session of an earlier boot never stopped: the machine went
+ *                           down (power loss, kernel crash) with acknowledged writes possibly only
+ *                           in its page cache. The primary never takes such a log for a delta. */
+static char g_boot[80] = "unknown";
+static pthread_rwlock_t g_apply_rw = PTHREAD_RWLOCK_INITIALIZER; /* apply (read) vs clean stop */
+static volatile int g_closing;
+
+static void log_append(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_append(const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof line) return;
+	pthread_mutex_lock(&g_log_mu);
+	int fd = open(g_changelog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fdatasync(fd) < 0)
+		fprintf(stderr, "hamod-repl secondary: change log %s: %s\n", g_changelog, strerror(errno));
+	if (fd >= 0) close(fd);
+	pthread_mutex_unlock(&g_log_mu);
+}
+
+/* At start: a session of another boot left without STOP means LOST; then this session's RECV. */
+static void session_start(void)
+{
+	if (!g_changelog) return;
+	char last[96];
+	if (hr_log_lost_session(g_changelog, g_boot, last, sizeof last)) {
+		fprintf(stderr, "hamod-repl secondary: the last receiving session (boot %s) ended with its machine: "
+				"acknowledged writes may be lost; the next reintegration compares everything\n",
+			last);
+		log_append("LOST %lld %s\n", (long long)time(NULL), last);
+	}
+	log_append("RECV %lld %s\n", (long long)time(NULL), g_boot);
+}
+
+/* Clean stop: no apply after this, everything applied synced, STOP. */
+static void session_stop(void)
+{
+	g_closing = 1;
+	pthread_rwlock_wrlock(&g_apply_rw); /* kept until exit */
+	if (syncfs(g_root_rd) < 0) {
+		fprintf(stderr, "hamod-repl secondary: syncfs at exit: %s\n", strerror(errno));
+		return;
+	}
+	if (g_changelog) log_append("STOP %lld\n", (long long)time(NULL));
+}
+
 static int do_resetlog(const char *gen)
 {
 	if (syncfs(g_root_rd) < 0) return -errno;
 	if (!g_changelog) return 0;
+	char recv[128];
+	snprintf(recv, sizeof recv, "RECV %lld %s\n", (long long)time(NULL), g_boot);
 	pthread_mutex_lock(&g_log_mu);
-	int r = hr_log_reset(g_changelog, gen, NULL);
+	int r = hr_log_reset(g_changelog, gen, recv);
 	pthread_mutex_unlock(&g_log_mu);
 	return r;
 }
@@ -583,8 +639,14 @@ static void *conn_thread(void *arg)
 		uint64_t t0 = hr_now_ns();
 		struct hr_hdr a = {.op = OP_ACK, .seq = h.seq};
 		size_t rlen = 0;
+		pthread_rwlock_rdlock(&g_apply_rw);
+		if (g_closing) { /* stopping: nothing more is applied (or acknowledged) */
+			pthread_rwlock_unlock(&g_apply_rw);
+			break;
+		}
 		int res = (h.op > 0 && h.op < OP__MAX) ? apply(session, &h, buf, rbuf, HR_MAX_PAYLOAD - 4096, &rlen, &a, scratch)
 						       : -ENOSYS;
+		pthread_rwlock_unlock(&g_apply_rw);
 		if (h.op > 0 && h.op < OP__MAX) {
 			st_ops[h.op]++;
 			st_ns[h.op] += hr_now_ns() - t0;
@@ -686,6 +748,8 @@ int secondary_main(int argc, char **argv)
 		port = ntohs(sa.sin_port);
 		ls[nls++] = fd;
 	}
+	hr_boot_id(g_boot, sizeof g_boot);
+	session_start();
 	struct sigaction act = {.sa_handler = on_sig};
 	sigaction(SIGUSR1, &act, NULL);
 	sigaction(SIGTERM, &act, NULL);
@@ -718,6 +782,7 @@ int secondary_main(int argc, char **argv)
 		}
 		pthread_attr_destroy(&at);
 	}
+	session_stop();
 	dump_stats();
 	printf("EXIT\n");
 	return 0;

@@ -341,13 +341,14 @@ export function ctlPaths(dirs: ReplDirs): CtlPaths {
 export async function startSecondary(
   sec: TestHost,
   dirs: ReplDirs,
-  opts: { port?: number; dir?: string; changelog?: string; extraArgs?: string[] } = {},
+  opts: { port?: number; dir?: string; changelog?: string; extraArgs?: string[]; env?: Record<string, string> } = {},
 ): Promise<LineWatcher> {
   const port = opts.port ?? 7800;
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
   const w = new LineWatcher(
     `secondary@${sec.name}`,
     sec.spawn([
-      BINARY, 'secondary', '--dir', opts.dir ?? dirs.secondaryDir, '--listen', `${sec.address}:${port}`, '--key-file', dirs.keyFile,
+      ...(env.length ? ['env', ...env] : []), BINARY, 'secondary', '--dir', opts.dir ?? dirs.secondaryDir, '--listen', `${sec.address}:${port}`, '--key-file', dirs.keyFile,
       '--changelog', opts.changelog ?? ctlPaths(dirs).secondaryLog, ...(opts.extraArgs ?? []),
     ]),
   );
@@ -386,6 +387,23 @@ export async function startControlledPrimary(
       await primary.stop();
     },
   };
+}
+
+/** A secondary on `sec` and a controlled primary on `pri`, reintegrated in full under g1 and then in
+ * sync mode (generation g1). */
+export async function startSyncedPair(
+  pri: TestHost,
+  sec: TestHost,
+  dirs: ReplDirs,
+  opts: { primaryArgs?: string[]; secondaryEnv?: Record<string, string> } = {},
+): Promise<{ sec: LineWatcher; p: CtlPrimary }> {
+  const s = await startSecondary(sec, dirs, opts.secondaryEnv ? { env: opts.secondaryEnv } : {});
+  const p = await startControlledPrimary(pri, dirs, opts.primaryArgs ? { extraArgs: opts.primaryArgs } : {});
+  await p.ctl.ok('MODE alone g1');
+  await p.ctl.ok(`ATTACH ${sec.address}:7800 full`);
+  await p.primary.waitLine(/^INSYNC base=g1$/, 60_000);
+  await p.ctl.ok('MODE sync g1');
+  return { sec: s, p };
 }
 
 /** Runs `sh -c script` in a host without waiting: the promise of its result, and whether it ended. */
