@@ -11,7 +11,13 @@
  *   an extent already in the set costs nothing.
  * - Truncations and fallocate modes that move data append a range record (`length` 0: to the end
  *   of the file) each time.
- * - A rename first appends the extents of the renamed path(s) under the new name: a write in flight
+ * - A write into the first `small` bytes of a file no larger than that (a small file, new or
+ *   rewritten) records its directory instead: `D <dir> <small>`, "the small files of this
+ *   directory". One record then covers a tree unpacked or a directory of small files rewritten,
+ *   where a record per file would cost a flush per file; the reintegration compares (hashes) the
+ *   directory's small files.
+ * - A rename first appends the extents of the renamed path(s) under the new name (and, for a file
+ *   leaving a directory with a D record, a D record for its new directory): a write in flight
  *   under the old name lands in the file under its new one.
  * - An extent leaves the set only at a checkpoint, once its writes are durable: the checkpoint
  *   notes which extents have no write in flight, syncs the file system (syncfs), and then drops
@@ -49,16 +55,18 @@ static pthread_cond_t g_cp_cv = PTHREAD_COND_INITIALIZER;    /* checkpoint wante
 static struct alent **g_tab, *g_head, *g_tail;
 static size_t g_tabn, g_n;
 static unsigned g_max;
-static uint64_t g_ext, g_seq, g_range_seq;
+static uint64_t g_ext, g_small, g_seq, g_range_seq;
+#define AL_DIR UINT64_MAX /* the entry of a directory's small files */
 static int g_ranges_busy, g_cp_wanted, g_cp_running, g_sync_fd = -1;
 static uint64_t g_checkpoints;
 
 static void *checkpoint_thread(void *arg);
 
-void al_init(unsigned max_extents, uint64_t ext_bytes)
+void al_init(unsigned max_extents, uint64_t ext_bytes, uint64_t small_bytes)
 {
 	g_max = max_extents;
 	g_ext = ext_bytes;
+	g_small = small_bytes;
 	if (!g_max) return;
 	g_tabn = 64;
 	while (g_tabn < 8 * (size_t)g_max) g_tabn *= 2;
@@ -75,9 +83,9 @@ int al_enabled(void)
 	return g_max > 0;
 }
 
-uint64_t al_extent_bytes(void)
+uint64_t al_small_bytes(void)
 {
-	return g_ext;
+	return g_small;
 }
 
 static size_t slot(const char *path, uint64_t ext)
@@ -148,6 +156,26 @@ static void line(const char *path, uint64_t off, uint64_t len)
 	clog_line("A %s %llu %llu", esc, (unsigned long long)off, (unsigned long long)len);
 }
 
+static void entry_line(const struct alent *e)
+{
+	if (e->ext != AL_DIR) {
+		line(e->path, e->ext * g_ext, g_ext);
+		return;
+	}
+	char esc[3 * PATHCAP];
+	clog_escape(esc, sizeof esc, *e->path ? e->path : ".");
+	clog_line("D %s %llu", esc, (unsigned long long)g_small);
+}
+
+/* "a/b/c" -> "a/b", "c" -> "" */
+static void parent_of(const char *path, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", path);
+	char *sl = strrchr(out, '/');
+	if (sl) *sl = 0;
+	else out[0] = 0;
+}
+
 /* One extent, held busy until al_write_end; returns once it is recorded durably. */
 static struct alent *touch_one(const char *path, uint64_t ext)
 {
@@ -168,7 +196,7 @@ static struct alent *touch_one(const char *path, uint64_t ext)
 	e->busy = 1;
 	e->touched = ++g_seq;
 	pthread_mutex_unlock(&g_al_mu);
-	line(path, ext * g_ext, g_ext);
+	entry_line(e);
 	clog_sync();
 	pthread_mutex_lock(&g_al_mu);
 	e->durable = 1;
@@ -177,10 +205,16 @@ static struct alent *touch_one(const char *path, uint64_t ext)
 	return e;
 }
 
-void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len)
+void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len, uint64_t size)
 {
 	memset(t, 0, sizeof *t);
 	if (!g_max || !len) return;
+	if (g_small && off + len <= g_small && size <= g_small) { /* a small file: its directory */
+		char dir[PATHCAP];
+		parent_of(path, dir, sizeof dir);
+		t->e[t->n++] = touch_one(dir, AL_DIR);
+		return;
+	}
 	uint64_t x0 = off / g_ext, x1 = (off + len - 1) / g_ext;
 	if (x1 - x0 >= AL_TICKET_MAX) { /* a very large write: a range record */
 		al_range_begin(t, path, off, len);
@@ -227,13 +261,19 @@ void al_rename(const char *from, const char *to, int exchange)
 	size_t ns = 0;
 	for (struct alent *e = g_head; e; e = e->next) src[ns++] = e;
 	mv = malloc((ns + 1) * sizeof *mv);
+	char pf[PATHCAP], pt[PATHCAP];
+	parent_of(from, pf, sizeof pf);
+	parent_of(to, pt, sizeof pt);
 	for (size_t i = 0; i < ns; i++) {
 		struct alent *e = src[i];
 		const char *b = NULL;
 		size_t la = 0;
-		if (has_prefix(e->path, from, lf)) b = to, la = lf;
+		if (e->ext == AL_DIR && !strcmp(e->path, pf)) snprintf(np, sizeof np, "%s", pt); /* a small file leaves */
+		else if (e->ext == AL_DIR && exchange && !strcmp(e->path, pt)) snprintf(np, sizeof np, "%s", pf);
+		else if (has_prefix(e->path, from, lf)) b = to, la = lf;
 		else if (exchange && has_prefix(e->path, to, lt)) b = from, la = lt;
-		if (!b || (size_t)snprintf(np, sizeof np, "%s%s", b, e->path + la) >= sizeof np || find(np, e->ext)) continue;
+		else continue;
+		if ((b && (size_t)snprintf(np, sizeof np, "%s%s", b, e->path + la) >= sizeof np) || find(np, e->ext)) continue;
 		struct alent *c = insert(np, e->ext);
 		c->busy = 1; /* until its line is durable: kept by any checkpoint */
 		c->touched = ++g_seq;
@@ -241,7 +281,7 @@ void al_rename(const char *from, const char *to, int exchange)
 	}
 	free(src);
 	pthread_mutex_unlock(&g_al_mu);
-	for (size_t i = 0; i < nm; i++) line(mv[i]->path, mv[i]->ext * g_ext, g_ext);
+	for (size_t i = 0; i < nm; i++) entry_line(mv[i]);
 	if (nm) clog_sync();
 	pthread_mutex_lock(&g_al_mu);
 	for (size_t i = 0; i < nm; i++) mv[i]->durable = 1, mv[i]->busy--;
@@ -283,8 +323,11 @@ char *al_lines_locked(size_t *len)
 			while (n + need > cap) cap *= 2;
 			b = realloc(b, cap);
 		}
-		n += (size_t)snprintf(b + n, cap - n, "A %s %llu %llu\n", esc, (unsigned long long)(e->ext * g_ext),
-				      (unsigned long long)g_ext);
+		if (e->ext == AL_DIR)
+			n += (size_t)snprintf(b + n, cap - n, "D %s %llu\n", esc, (unsigned long long)g_small);
+		else
+			n += (size_t)snprintf(b + n, cap - n, "A %s %llu %llu\n", esc, (unsigned long long)(e->ext * g_ext),
+					      (unsigned long long)g_ext);
 	}
 	b[n] = 0;
 	*len = n;

@@ -610,8 +610,14 @@ static void al_begin(struct al_ticket *t, struct pinode *in, uint64_t off, uint6
 	char p[PATHCAP];
 	if (get_path(in, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)in->ino);
 	else if (path_excl(p, 0)) return;
-	if (range) al_range_begin(t, p, off, len);
-	else al_write_begin(t, p, off, len);
+	if (range) {
+		al_range_begin(t, p, off, len);
+		return;
+	}
+	struct stat st;
+	uint64_t size = UINT64_MAX;
+	if (off + len <= al_small_bytes() && fstatat(in->fd, "", &st, AT_EMPTY_PATH) == 0) size = (uint64_t)st.st_size;
+	al_write_begin(t, p, off, len, size);
 }
 
 /* New log "BASE gen" (+ OPEN: this daemon is running), durably; the zone marks start over. */
@@ -666,7 +672,7 @@ void clog_compact(int drop_ranges)
 			char *e = strchr(l, '\n');
 			if (!e) break; /* a torn last line: its operation never went on */
 			size_t n = (size_t)(e - l) + 1;
-			if (!(drop_ranges && !strncmp(l, "A ", 2))) memcpy(out + o, l, n), o += n;
+			if (!(drop_ranges && (!strncmp(l, "A ", 2) || !strncmp(l, "D ", 2)))) memcpy(out + o, l, n), o += n;
 			l = e + 1;
 		}
 		memcpy(out + o, set, alen);
@@ -2546,9 +2552,10 @@ int primary_main(int argc, char **argv)
 				     {"spin-us", 1, 0, 'S'},	  {"control", 1, 0, 'C'},   {"mode", 1, 0, 'M'},
 				     {"zone-bytes", 1, 0, 'Z'}, {"include", 1, 0, 'I'},   {"exclude", 1, 0, 'X'},
 				     {"ack-spin-us", 1, 0, 'A'}, {"al-extents", 1, 0, 'L'}, {"al-extent-bytes", 1, 0, 'E'},
+				     {"al-small-bytes", 1, 0, 'B'},
 				     {0, 0, 0, 0}};
 	long al_extents = 1024;
-	unsigned long long al_ext = 4ull << 20;
+	unsigned long long al_ext = 4ull << 20, al_small = 64 * 1024;
 	int c;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -2570,18 +2577,19 @@ int primary_main(int argc, char **argv)
 		case 'X': hr_filter_add(0, optarg); break;
 		case 'L': al_extents = strtol(optarg, NULL, 10); break;
 		case 'E': al_ext = strtoull(optarg, NULL, 10); break;
+		case 'B': al_small = strtoull(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
 	if (!dir || !keyfile || (!peer && !control) || g_timeout_ms <= 0 || g_nconns < 1 || g_nconns > HR_MAX_CONNS ||
 	    g_zone < 512 || g_zone > (1u << 20) || (g_zone & (g_zone - 1)) || al_extents < 0 || al_extents > 1000000 ||
-	    al_ext < g_zone || al_ext > (1ull << 30) || al_ext % g_zone ||
+	    al_ext < g_zone || al_ext > (1ull << 30) || al_ext % g_zone || al_small > al_ext ||
 	    (mode && strcmp(mode, "off") && strcmp(mode, "hold"))) {
 		fprintf(stderr, "usage: hamod-repl primary --dir D --key-file K (--control SOCK | --peer HOST:PORT) "
 				"[--changelog FILE] [--mode off|hold] [--zone-bytes N (power of 2, 512..1M)] [--timeout-ms N] "
 				"[--include GLOB]... [--exclude GLOB]... [--conns N] [--threads N] [--cached-writes] "
 				"[--no-sync-direct] [--spin-us N] [--ack-spin-us N] [--al-extents N (0: none; default 1024)] "
-				"[--al-extent-bytes N (a multiple of the zone, default 4 MiB)]\n");
+				"[--al-extent-bytes N (a multiple of the zone, default 4 MiB)] [--al-small-bytes N (default 65536, 0: none)]\n");
 		return 2;
 	}
 	char peer_host[128];
@@ -2630,7 +2638,7 @@ int primary_main(int argc, char **argv)
 		free(d);
 		changelog = defl;
 	}
-	al_init((unsigned)al_extents, al_ext);
+	al_init((unsigned)al_extents, al_ext, al_small);
 	if (clog_open(changelog) < 0) {
 		fprintf(stderr, "hamod-repl: change log %s: %s\n", changelog, strerror(errno));
 		return 1;

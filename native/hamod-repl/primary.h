@@ -81,10 +81,11 @@ struct al_ticket {
 	struct alent *e[AL_TICKET_MAX];
 	int n, range;
 };
-void al_init(unsigned max_extents, uint64_t ext_bytes); /* 0: no activity log */
+void al_init(unsigned max_extents, uint64_t ext_bytes, uint64_t small_bytes); /* 0 extents: none */
 int al_enabled(void);
-uint64_t al_extent_bytes(void);
-void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len);
+uint64_t al_small_bytes(void);
+/* size: the file's size before the write (a small file's writes record its directory). */
+void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len, uint64_t size);
 /* A range record, written each time (len 0: to the end of the file). */
 void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len);
 void al_write_end(struct al_ticket *t);

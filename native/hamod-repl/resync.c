@@ -180,6 +180,7 @@ struct rs {
 	struct strset fidx;   /* path -> index in f */
 	struct strset named;  /* paths to reconcile (delta) */
 	struct strset timed;  /* paths whose times are set at the end */
+	struct strset smalldirs; /* walk: directories whose small files (<= v bytes) are compared */
 	char **timev;
 	size_t ntime, captime;
 	/* full walk: hard links */
@@ -527,6 +528,18 @@ static int add_link(struct rs *r, uint64_t pino, const char *path, uint64_t sino
 
 /* Makes the secondary's entry at path equal to ours (pe); se = its entry or NULL. full: hard
  * links tracked through the walk; data of regular files queued (hash or copy). */
+static void parent_of(const char *path, char *out, size_t cap);
+
+/* Walk after a crash: `path` is a small file (on either side) of a directory with a D record. */
+static int small_here(struct rs *r, const char *path, uint64_t psize, uint64_t ssize)
+{
+	if (!r->smalldirs.n) return 0;
+	char dir[PATHCAP];
+	parent_of(path, dir, sizeof dir);
+	struct snode *d = ss_find(&r->smalldirs, dir);
+	return d && (psize <= (uint64_t)d->v || ssize <= (uint64_t)d->v);
+}
+
 static int reconcile_entry(struct rs *r, const char *path, const struct hr_ent *pe, const struct hr_ent *se, int full)
 {
 	int res;
@@ -568,6 +581,8 @@ static int reconcile_entry(struct rs *r, const char *path, const struct hr_ent *
 			if (pe->h.size) df_get(r, path, DF_COPY);
 		} else if (full && !r->walk) {
 			df_get(r, path, DF_HASH);
+		} else if (full && small_here(r, path, pe->h.size, se->h.size)) {
+			df_get(r, path, DF_HASH); /* a small file of a directory a crash may have left different */
 		} else if (full && pe->h.size != se->h.size) {
 			/* walk after a crash: a size only an unrecorded operation can explain (the zones
 			 * are in the logs); what lies past the smaller size is sent anyway */
@@ -717,7 +732,9 @@ static int full_namespace(struct rs *r)
 /* delta: logs */
 
 struct rec {
-	char type; /* W T N, or A: activity (kept as W only if its session crashed) */
+	/* W T N; activity: A (kept as W if its session crashed; a: dropped), D: a directory's small
+	 * files (kept as D if its session crashed; d: undecided, x: dropped) */
+	char type;
 	int sess;  /* number of OPENs before it */
 	char op[16];
 	char *p1, *p2;
@@ -783,6 +800,7 @@ static void parse_log(char *text, struct logsum *L)
 		} else if (nt >= 1 && !strcmp(tok[0], "LOST")) { /* a receiving session's page cache lost */
 			L->lost = 1;
 		}
+		else if (nt >= 3 && !strcmp(tok[0], "D")) rc.type = 'd', rc.p1 = tok[1], rc.b = strtoull(tok[2], NULL, 10);
 		else if (nt >= 4 && !strcmp(tok[0], "A")) { /* activity: zones a crash may have left different */
 			rc.type = 'A', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
 			if (rc.b == 0) rc.b = UINT64_MAX - rc.a; /* to the end of the file */
@@ -814,9 +832,9 @@ static void parse_log(char *text, struct logsum *L)
 	 * as A for the caller (use_last_activity). */
 	for (size_t i = 0; i < L->n; i++) {
 		struct rec *c = &L->r[i];
-		if (c->type != 'A') continue;
-		if (crashed[c->sess]) c->type = 'W';
-		else if (!(c->sess == L->opens && L->last_open)) c->type = 'a';
+		if (c->type != 'A' && c->type != 'd') continue;
+		if (crashed[c->sess]) c->type = c->type == 'A' ? 'W' : 'D';
+		else if (!(c->sess == L->opens && L->last_open)) c->type = c->type == 'A' ? 'a' : 'x';
 	}
 	free(crashed);
 }
@@ -825,8 +843,48 @@ static void parse_log(char *text, struct logsum *L)
  * count. (The primary's own last session is this daemon: its A records are ignored.) */
 static void use_last_activity(struct logsum *L)
 {
-	for (size_t i = 0; i < L->n; i++)
+	for (size_t i = 0; i < L->n; i++) {
 		if (L->r[i].type == 'A') L->r[i].type = 'W';
+		else if (L->r[i].type == 'd') L->r[i].type = 'D';
+	}
+}
+
+static void parent_of(const char *path, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", path);
+	char *sl = strrchr(out, '/');
+	if (sl) *sl = 0;
+	else out[0] = 0;
+}
+
+/* Directories of small files follow renames: of themselves (or a parent), and of a file leaving one
+ * (link: a file also reachable from another). */
+static void smalldirs_rename(struct rs *r, const char *from, const char *to, int exchange, int link)
+{
+	char pf[PATHCAP], pt[PATHCAP], np[PATHCAP];
+	parent_of(from, pf, sizeof pf);
+	parent_of(to, pt, sizeof pt);
+	struct snode *a = ss_find(&r->smalldirs, pf), *b = exchange ? ss_find(&r->smalldirs, pt) : NULL;
+	long va = a ? a->v : 0, vb = b ? b->v : 0;
+	if (!link) {
+		size_t n = 0, lf = strlen(from), lt = strlen(to);
+		char **v = malloc((r->smalldirs.n + 1) * sizeof *v);
+		long *vv = malloc((r->smalldirs.n + 1) * sizeof *vv);
+		for (size_t i = 0; i < r->smalldirs.nb; i++)
+			for (struct snode *s = r->smalldirs.b[i]; s; s = s->next)
+				if (has_prefix(s->s, from) || (exchange && has_prefix(s->s, to))) v[n] = strdup(s->s), vv[n++] = s->v;
+		for (size_t i = 0; i < n; i++) {
+			int f = has_prefix(v[i], from);
+			snprintf(np, sizeof np, "%s%s", f ? to : from, v[i] + (f ? lf : lt));
+			if (!exchange) ss_del(&r->smalldirs, v[i]);
+			ss_put(&r->smalldirs, np, vv[i]);
+			free(v[i]);
+		}
+		free(v);
+		free(vv);
+	}
+	if (va && !ss_find(&r->smalldirs, pt)) ss_put(&r->smalldirs, pt, va);
+	if (vb && !ss_find(&r->smalldirs, pf)) ss_put(&r->smalldirs, pf, vb);
 }
 
 /* The secondary's change log, in full (paged). NULL when it has none. */
@@ -864,11 +922,19 @@ static void note_records(struct rs *r, struct logsum *L, size_t from)
 {
 	for (size_t i = from; i < L->n; i++) {
 		struct rec *c = &L->r[i];
-		if (c->type == 'A' || c->type == 'a') continue;
+		if (c->type == 'A' || c->type == 'a' || c->type == 'd' || c->type == 'x') continue;
 		if (c->type == 'W') {
 			df_range(r, c->p1, c->a, c->a + c->b);
 			continue;
 		}
+		if (c->type == 'D') {
+			struct snode *d = ss_find(&r->smalldirs, c->p1);
+			if (!d) ss_put(&r->smalldirs, c->p1, (long)c->b);
+			else if ((long)c->b > d->v) d->v = (long)c->b;
+			continue;
+		}
+		if (c->type == 'N' && c->p2 && (!strcmp(c->op, "rename") || !strcmp(c->op, "exchange") || !strcmp(c->op, "link")))
+			smalldirs_rename(r, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
 		ss_put(&r->named, c->p1, 0);
 		if (c->p2 && c->op[0] != 's') ss_put(&r->named, c->p2, 0); /* not the symlink target */
 		if (c->type == 'T') {
@@ -1260,6 +1326,7 @@ static void rs_free(struct rs *r)
 	ss_free(&r->fidx);
 	ss_free(&r->named);
 	ss_free(&r->timed);
+	ss_free(&r->smalldirs);
 	free(r->rbuf);
 	free(r->buf);
 	free(r->scratch);
@@ -1399,6 +1466,7 @@ void *resync_thread(void *arg)
 	ss_init(&r.fidx);
 	ss_init(&r.named);
 	ss_init(&r.timed);
+	ss_init(&r.smalldirs);
 	run(&r, rq);
 	rs_free(&r);
 	free(rq);

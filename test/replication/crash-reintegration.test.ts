@@ -44,11 +44,14 @@ async function syncedPair(net: TestNet, dirs: ReplDirs, alArgs: string[]) {
   writeFileSync(join(P, 'db'), randomBytes(16 * MiB));
   mkdirSync(join(P, 'wal'));
   for (let i = 0; i < 20; i++) writeFileSync(join(P, 'wal', `seg${i}`), randomBytes(64 * 1024));
+  mkdirSync(join(P, 'small'));
+  for (let i = 0; i < 50; i++) writeFileSync(join(P, 'small', `f${i}`), randomBytes(3000));
   const { sec, p } = await startSyncedPair(h1, h2, dirs, { primaryArgs: alArgs });
   return { h1, h2, sec, p };
 }
 
-/** Random 4 KiB writes all over `db` and WAL-like renames, until killed (bash on h1). */
+/** Random 4 KiB writes all over `db`, WAL-like renames, small files rewritten in place and created,
+ * until killed (bash on h1). */
 function startWriter(h1: TestHost, P: string) {
   const script = [
     'i=0',
@@ -56,6 +59,8 @@ function startWriter(h1: TestHost, P: string) {
     `  dd if=/dev/urandom of=${P}/db bs=4096 count=1 seek=$((RANDOM % 4096)) conv=notrunc status=none`,
     `  dd if=/dev/urandom of=${P}/wal/seg$((RANDOM % 20)) bs=4096 count=1 seek=$((RANDOM % 16)) conv=notrunc status=none`,
     `  if [ $((i % 25)) = 0 ]; then mv ${P}/wal/seg$((RANDOM % 20)) ${P}/wal/tmp && mv ${P}/wal/tmp ${P}/wal/seg$((RANDOM % 20)); fi`,
+    `  dd if=/dev/urandom of=${P}/small/f$((RANDOM % 50)) bs=1000 count=1 seek=$((RANDOM % 3)) conv=notrunc status=none`,
+    `  head -c 1500 /dev/urandom > ${P}/small/new$i`,
     '  i=$((i+1))',
     'done',
   ].join('\n');
@@ -81,6 +86,12 @@ async function crashAndTakeOver(net: TestNet, dirs: ReplDirs, h1: TestHost, h2: 
   writeSync(fd, randomBytes(4096), 0, 4096, at);
   closeSync(fd);
   writeFileSync(join(P, 'wal', 'ghost'), 'created by the crashed primary alone\n');
+  if (withAl) { // a small file rewritten in place: covered by its directory's D record
+    assert.match(log, /^D small 65536$/m, 'the small files\' directory is in the activity log');
+    const sfd = openSync(join(P, 'small', 'f7'), 'r+');
+    writeSync(sfd, randomBytes(100), 0, 100, 500);
+    closeSync(sfd);
+  }
   // h2 takes over: primary over its copy, alone under g2, more writes
   const sw = swapped(dirs);
   const p2 = await startControlledPrimary(h2, sw, { extraArgs: SMALL_AL });
