@@ -45,6 +45,7 @@ enum { DF_HASH = 1, DF_COPY, DF_ZONES };
 struct dfile {
 	char *path; /* NULL: dropped */
 	int mode;
+	int hash; /* DF_ZONES: compare the ranges (SHA-256 per zone) before sending (activity ranges) */
 	struct range *r;
 	size_t nr, cap;
 };
@@ -732,8 +733,9 @@ static int full_namespace(struct rs *r)
 /* delta: logs */
 
 struct rec {
-	/* W T N; activity: A (kept as W if its session crashed; a: dropped), D: a directory's small
-	 * files (kept as D if its session crashed; d: undecided, x: dropped) */
+	/* W T N; activity: A (kept as H, a range that may differ, if its session crashed; a:
+	 * dropped), D: a directory's small files (kept as D if its session crashed; d: undecided, x:
+	 * dropped) */
 	char type;
 	int sess;  /* number of OPENs before it */
 	char op[16];
@@ -833,7 +835,7 @@ static void parse_log(char *text, struct logsum *L)
 	for (size_t i = 0; i < L->n; i++) {
 		struct rec *c = &L->r[i];
 		if (c->type != 'A' && c->type != 'd') continue;
-		if (crashed[c->sess]) c->type = c->type == 'A' ? 'W' : 'D';
+		if (crashed[c->sess]) c->type = c->type == 'A' ? 'H' : 'D';
 		else if (!(c->sess == L->opens && L->last_open)) c->type = c->type == 'A' ? 'a' : 'x';
 	}
 	free(crashed);
@@ -844,7 +846,7 @@ static void parse_log(char *text, struct logsum *L)
 static void use_last_activity(struct logsum *L)
 {
 	for (size_t i = 0; i < L->n; i++) {
-		if (L->r[i].type == 'A') L->r[i].type = 'W';
+		if (L->r[i].type == 'A') L->r[i].type = 'H';
 		else if (L->r[i].type == 'd') L->r[i].type = 'D';
 	}
 }
@@ -923,8 +925,9 @@ static void note_records(struct rs *r, struct logsum *L, size_t from)
 	for (size_t i = from; i < L->n; i++) {
 		struct rec *c = &L->r[i];
 		if (c->type == 'A' || c->type == 'a' || c->type == 'd' || c->type == 'x') continue;
-		if (c->type == 'W') {
+		if (c->type == 'W' || c->type == 'H') { /* H: may differ, or not: compared first */
 			df_range(r, c->p1, c->a, c->a + c->b);
+			if (c->type == 'H') df_get(r, c->p1, DF_ZONES)->hash = 1;
 			continue;
 		}
 		if (c->type == 'D') {
@@ -1221,7 +1224,7 @@ static int copy_file(struct rs *r, struct dfile *f)
 			if (b != UINT64_MAX) b = (b + g_zone - 1) / g_zone * g_zone;
 			if (a < end) a = end;
 			if (b <= a) continue;
-			res = copy_range(r, ci, rid, lfd, lk, a, b, 0);
+			res = copy_range(r, ci, rid, lfd, lk, a, b, f->hash);
 			end = b;
 		}
 	} else {
