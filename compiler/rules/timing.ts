@@ -30,7 +30,7 @@ export const checkerPolicy: Rule = (ctx) => {
   const zs = ctx.def.replication?.zoneSize;
   if (zs !== undefined) {
     const b = sizeOk(zs);
-    if (!b) report(ctx, 'HM206', ['replication', 'zoneSize'], { message: `zone size ${zs} must be a power of two between 4KiB and 64MiB`, expected: '4KiB..64MiB, power of two', actual: zs });
+    if (!b) report(ctx, 'HM206', ['replication', 'zoneSize'], { message: `zone size ${zs} must be a power of two between 4KiB and 1MiB (what the replication daemon accepts)`, expected: '4KiB..1MiB, power of two', actual: zs });
   }
 };
 
@@ -38,7 +38,7 @@ function sizeOk(s: string): boolean {
   const m = /^([0-9]+)(B|KiB|MiB|GiB)$/.exec(s);
   if (!m) return false;
   const n = Number(m[1]) * ({ B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
-  return n >= 4096 && n <= 64 * 1024 ** 2 && (n & (n - 1)) === 0;
+  return n >= 4096 && n <= 1024 ** 2 && (n & (n - 1)) === 0;
 }
 
 export const dependencies: Rule = (ctx) => {

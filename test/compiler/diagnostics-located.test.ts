@@ -64,6 +64,12 @@ test('a port out of range', (t) => {
   expectOne(lint(t, { 'module.yaml': replace('port: "{{params.port}}"', 'port: 70000') }), 'HM206', 14, 11, 'checkers[0].port');
 });
 
+test('a zone size the replication daemon does not take (over 1MiB) is refused', (t) => {
+  const y = `${base}replication:\n  directories:\n    - path: /srv/demo\n  zoneSize: 2MiB\n`;
+  expectOne(lint(t, { 'module.yaml': y }), 'HM206', 20, 13, 'replication.zoneSize');
+  assert.deepEqual(lint(t, { 'module.yaml': y.replace('2MiB', '1MiB') }), []);
+});
+
 test('a port range reversed or out of range', (t) => {
   const farm = `apiVersion: hamod/v1
 name: f
