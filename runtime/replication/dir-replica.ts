@@ -280,6 +280,8 @@ export class DirReplica {
       case 'RESYNC': {
         const v = kv(line);
         this.#progress = { phase: v.phase ?? '', doneBytes: Number(v.done ?? 0), totalBytes: Number(v.total ?? 0), sentBytes: Number(v.sent ?? 0) };
+        // The first line of a reintegration says how the daemon does it (CONTROL.md).
+        if (v.mode) this.d.log(`replication: ${this.d.dir} reintegrating the peer: ${reintegrationKind(v.mode, v.walk)}`);
         return;
       }
       case 'INSYNC':
@@ -327,4 +329,11 @@ export class DirReplica {
       await this.#stopSecondary();
     });
   }
+}
+
+/** How a reintegration runs, from its first RESYNC line's `mode=` and `walk=`. */
+export function reintegrationKind(mode: string, walk: string | undefined): string {
+  if (mode === 'full') return 'full (checksums of every zone of both copies)';
+  if (walk === 'crash') return 'changed zones after a crash (namespace walked, activity log zones compared)';
+  return 'changed zones only';
 }
