@@ -21,7 +21,8 @@ export function describePlan(p: CompiledPlan): string {
     out.push(`  ${s.order + 1}. ${s.name} [${s.role}] ${cmds}${s.user ? ` user=${s.user}` : ''} start<=${s.startTimeoutMs}ms stop<=${s.stopTimeoutMs}ms then ${s.stopSignal}/SIGKILL`);
   }
   if (p.replication) {
-    out.push(`replication: zones ${p.replication.zoneSizeBytes} B, timeout ${p.replication.timeoutMs} ms`);
+    const al = p.replication.activityLogBytes;
+    out.push(`replication: zones ${p.replication.zoneSizeBytes} B, timeout ${p.replication.timeoutMs} ms, activity log ${al === 0 ? 'off' : al === undefined ? 'default' : `${al / 2 ** 20} MiB`}`);
     for (const d of p.replication.directories) out.push(`  ${showValue(d.path)}${d.include.length ? ` include ${d.include.join(',')}` : ''}${d.exclude.length ? ` exclude ${d.exclude.join(',')}` : ''}`);
   }
   if (p.checkers.length) {

@@ -42,6 +42,7 @@ export interface ReplicatedDirDef {
 export interface ReplicationDef {
   directories: ReplicatedDirDef[];
   zoneSize?: string;
+  activityLog?: string;
   timeout?: string;
   resyncBandwidth?: string;
 }

@@ -57,6 +57,7 @@ export function compilePlan(def: ModuleDefinition, scripts: ScriptDigests): Comp
     replication: def.replication ? {
       directories: def.replication.directories.map((d) => ({ path: planString(d.path.replace(/(.)\/+$/, '$1')), include: [...(d.include ?? [])], exclude: [...(d.exclude ?? [])] })),
       zoneSizeBytes: sizeBytes(def.replication.zoneSize ?? DEFAULTS.zoneSize),
+      activityLogBytes: def.replication.activityLog === 'off' ? 0 : sizeBytes(def.replication.activityLog ?? DEFAULTS.activityLog),
       timeoutMs: durationMs(def.replication.timeout ?? DEFAULTS.replicationTimeout),
       resyncBandwidthBytesPerSec: def.replication.resyncBandwidth !== undefined ? sizeBytes(def.replication.resyncBandwidth) : null,
     } : null,

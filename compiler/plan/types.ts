@@ -85,6 +85,9 @@ export interface PlanVirtualIp {
 export interface PlanReplication {
   directories: Array<{ path: PlanString; include: string[]; exclude: string[] }>;
   zoneSizeBytes: number;
+  /** Data the activity log tracks (bytes, a multiple of 4 MiB); 0: no activity log. Absent in plans
+   * of older compilers: the runtime then uses the default. */
+  activityLogBytes: number;
   timeoutMs: number;
   resyncBandwidthBytesPerSec: number | null;
 }
@@ -125,6 +128,7 @@ export const DEFAULTS = {
   heartbeatInterval: '100ms',
   heartbeatTimeout: '600ms',
   zoneSize: '4KiB',
+  activityLog: '4GiB',
   replicationTimeout: '2s',
   defaultWeight: 1,
 } as const;

@@ -27,6 +27,13 @@ export const checkerPolicy: Rule = (ctx) => {
   }
   const rt = ctx.def.replication?.timeout;
   if (rt !== undefined && durationMs(rt) === 0) report(ctx, 'HM206', ['replication', 'timeout'], { message: 'replication timeout must be more than 0' });
+  const al = ctx.def.replication?.activityLog;
+  if (al !== undefined && al !== 'off') {
+    const n = bytesOf(al);
+    if (n === null || n < 64 * 1024 ** 2 || n > 1024 ** 4 || n % (4 * 1024 ** 2) !== 0) {
+      report(ctx, 'HM206', ['replication', 'activityLog'], { message: `activity log ${al} must be a multiple of 4MiB from 64MiB to 1024GiB, or off`, expected: '64MiB..1024GiB, multiple of 4MiB, or off', actual: al });
+    }
+  }
   const zs = ctx.def.replication?.zoneSize;
   if (zs !== undefined) {
     const b = sizeOk(zs);
@@ -34,10 +41,14 @@ export const checkerPolicy: Rule = (ctx) => {
   }
 };
 
-function sizeOk(s: string): boolean {
+function bytesOf(s: string): number | null {
   const m = /^([0-9]+)(B|KiB|MiB|GiB)$/.exec(s);
-  if (!m) return false;
-  const n = Number(m[1]) * ({ B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
+  return m ? Number(m[1]) * ({ B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as Record<string, number>)[m[2]!]! : null;
+}
+
+function sizeOk(s: string): boolean {
+  const n = bytesOf(s);
+  if (n === null) return false;
   return n >= 4096 && n <= 1024 ** 2 && (n & (n - 1)) === 0;
 }
 

@@ -10,6 +10,11 @@ import { join } from 'node:path';
 import { ControlClient, kv, ReplDaemon } from './daemon.js';
 import { bindReadOnly, BindRecord, removeOurMounts, topMountAt, umount, unbindReadOnly } from './mounts.js';
 
+/** hamod-repl's activity-log extent (its default --al-extent-bytes). */
+export const AL_EXTENT_BYTES = 4 * 2 ** 20;
+/** The activity log of a plan that does not say (compiled before it existed): 1024 extents. */
+export const DEFAULT_ACTIVITY_LOG_BYTES = 1024 * AL_EXTENT_BYTES;
+
 export type DirRole = 'none' | 'primary' | 'secondary';
 export type MirrorLink = 'none' | 'resync' | 'insync' | 'failed';
 
@@ -27,6 +32,8 @@ export interface DirReplicaDeps {
   bin: string;
   keyFile: string;
   zoneBytes: number;
+  /** Data the daemon's activity log tracks, in 4 MiB extents; 0: none. */
+  activityLogBytes: number;
   timeoutMs: number;
   include: readonly string[];
   exclude: readonly string[];
@@ -172,7 +179,7 @@ export class DirReplica {
     const f = this.#files();
     const args = [
       'primary', '--dir', this.d.dir, '--key-file', this.d.keyFile, '--control', f.socket, '--changelog', f.changelog,
-      '--zone-bytes', String(this.d.zoneBytes), '--timeout-ms', String(this.d.timeoutMs), '--mode', 'hold', ...this.#patterns(),
+      '--zone-bytes', String(this.d.zoneBytes), '--al-extents', String(Math.ceil(this.d.activityLogBytes / AL_EXTENT_BYTES)), '--timeout-ms', String(this.d.timeoutMs), '--mode', 'hold', ...this.#patterns(),
     ];
     const daemon = this.#spawn(args, 'primary');
     await this.#expect(daemon, /^READY\b/, 20_000, 'mount the replicated directory');

@@ -9,7 +9,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlanReplication } from '../../compiler/plan/types.js';
-import { DirReplica, type DirProgress, type DirRole, type MirrorLink } from './dir-replica.js';
+import { DEFAULT_ACTIVITY_LOG_BYTES, DirReplica, type DirProgress, type DirRole, type MirrorLink } from './dir-replica.js';
 
 export interface AttachRequest {
   attachId: string;
@@ -95,6 +95,7 @@ export class ModuleReplication {
         new DirReplica({
           index, dir, stateDir: d.stateDir, bin: d.bin, keyFile,
           zoneBytes: d.plan.zoneSizeBytes, timeoutMs: d.plan.timeoutMs,
+          activityLogBytes: d.plan.activityLogBytes ?? DEFAULT_ACTIVITY_LOG_BYTES,
           include: d.plan.directories[index]?.include ?? [], exclude: d.plan.directories[index]?.exclude ?? [],
           listenAddresses: d.listenAddresses, log: d.log,
           onInSync: insync,

@@ -70,6 +70,15 @@ test('a zone size the replication daemon does not take (over 1MiB) is refused', 
   assert.deepEqual(lint(t, { 'module.yaml': y.replace('2MiB', '1MiB') }), []);
 });
 
+test('an activity log size the daemon cannot use is refused; off and multiples of 4MiB are taken', (t) => {
+  const y = (v: string) => `${base}replication:\n  directories:\n    - path: /srv/demo\n  activityLog: ${v}\n`;
+  expectOne(lint(t, { 'module.yaml': y('10MiB') }), 'HM206', 20, 16, 'replication.activityLog');
+  expectOne(lint(t, { 'module.yaml': y('66MiB') }), 'HM206', 20, 16, 'replication.activityLog');
+  for (const ok of ['off', '64MiB', '8GiB']) assert.deepEqual(lint(t, { 'module.yaml': y(ok) }), [], ok);
+  const bytes = (v?: string) => compileModule(moduleDir(t, { 'module.yaml': v ? y(v) : y('4GiB').replace('  activityLog: 4GiB\n', '') }), '0').module?.plan.replication?.activityLogBytes;
+  assert.deepEqual([bytes('off'), bytes('64MiB'), bytes()], [0, 64 * 2 ** 20, 4 * 2 ** 30]);
+});
+
 test('a port range reversed or out of range', (t) => {
   const farm = `apiVersion: hamod/v1
 name: f
