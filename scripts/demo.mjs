@@ -152,7 +152,7 @@ Press Enter here to crash the primary host (${prim}) and watch the takeover; Ctr
   console.log(`$ curl -X POST http://${vip}:8080/\n${await curl('2', true)}`);
   hamod(['status', '--data-dir', join(cdir, other)]);
 
-  step(`7. ${prim} boots again: it is reintegrated while the application keeps running (it crashed as primary, so zones are compared by checksum and only differing ones are sent), then becomes the secondary`);
+  step(`7. ${prim} boots again: it is reintegrated while the application keeps running (it crashed as primary: the namespace is walked and only the zones its activity log and the survivor's change log name are compared or sent), then becomes the secondary`);
   const crashed = prim === 'n1' ? n1 : n2;
   await net.reviveHost(crashed);
   await mountData(crashed);
