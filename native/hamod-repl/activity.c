@@ -9,23 +9,26 @@
  *   active extents, the extent is appended to the change log as `A <path> <offset> <length>` and
  *   the log is fdatasync'ed; only then does the write go on, locally and to the mirror. A write to
  *   an extent already in the set costs nothing.
- * - Truncations and fallocate modes that move data append a range record (`length` 0: to the end
- *   of the file) each time.
+ * - Truncations and fallocate modes that move data append a range record (`X <path> <offset>
+ *   <length>`, `length` 0: to the end of the file) each time.
  * - A write into the first `small` bytes of a file no larger than that (a small file, new or
  *   rewritten) records its directory instead: `D <dir> <small>`, "the small files of this
  *   directory". One record then covers a tree unpacked or a directory of small files rewritten,
  *   where a record per file would cost a flush per file; the reintegration compares (hashes) the
  *   directory's small files.
- * - A rename first appends the extents of the renamed path(s) under the new name (and, for a file
- *   leaving a directory with a D record, a D record for its new directory): a write in flight
- *   under the old name lands in the file under its new one.
+ * - A rename (or link) first appends `R <new path>` (both paths for an exchange): everything at
+ *   and below it is compared after a crash. That covers a write in flight under the old name (it
+ *   lands in the file under its new one) and a rename in flight itself (the names then hold other
+ *   contents on the two nodes, sizes possibly equal).
  * - An extent leaves the set only at a checkpoint, once its writes are durable: the checkpoint
  *   notes which extents have no write in flight, syncs the file system (syncfs), and then drops
  *   those of them not written since, oldest first. So an extent that is not in the set has every
  *   write on the local disk, even after a power loss.
- * - The checkpoint then rewrites the current session's part of the log with the set only
- *   (clog_compact; not during a reintegration, which reads the log by offset), so the log stays
- *   small. The set is emptied when the log is reset (INSYNC).
+ * - The checkpoint then rewrites the current session's part of the log (clog_compact; not during
+ *   a reintegration, which reads the log by offset): its A/D records are replaced by the set's,
+ *   its X/R records are dropped once no such operation runs or started since the checkpoint
+ *   began; records appended after the snapshot are kept as they are. The set is emptied when the
+ *   log is reset (INSYNC).
  *
  * After a crash, every zone that may differ between the nodes is inside an `A` record of the
  * crashed daemon's session or in a `W` record: the reintegration sends those zones only, after a
@@ -38,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct alent {
@@ -223,17 +227,34 @@ void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_
 	for (uint64_t x = x0; x <= x1; x++) t->e[t->n++] = touch_one(path, x);
 }
 
-void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len)
+/* A record written each time, kept by checkpoints while its operation runs (see the top). */
+static void range_record(struct al_ticket *t, const char *fmt, const char *path, const char *path2, uint64_t off,
+			 uint64_t len)
 {
-	memset(t, 0, sizeof *t);
-	if (!g_max) return;
 	pthread_mutex_lock(&g_al_mu);
 	g_ranges_busy++;
 	g_range_seq = ++g_seq;
 	pthread_mutex_unlock(&g_al_mu);
-	line(path, off, len);
+	char e1[3 * PATHCAP], e2[3 * PATHCAP];
+	clog_escape(e1, sizeof e1, *path ? path : ".");
+	if (fmt[0] == 'X') {
+		clog_line("X %s %llu %llu", e1, (unsigned long long)off, (unsigned long long)len);
+	} else {
+		clog_line("R %s", e1);
+		if (path2) {
+			clog_escape(e2, sizeof e2, *path2 ? path2 : ".");
+			clog_line("R %s", e2);
+		}
+	}
 	clog_sync();
 	t->range = 1;
+}
+
+void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len)
+{
+	memset(t, 0, sizeof *t);
+	if (!g_max) return;
+	range_record(t, "X", path, NULL, off, len);
 }
 
 void al_write_end(struct al_ticket *t)
@@ -246,48 +267,12 @@ void al_write_end(struct al_ticket *t)
 	t->n = t->range = 0;
 }
 
-static int has_prefix(const char *p, const char *dir, size_t l)
+void al_rename_begin(struct al_ticket *t, const char *from, const char *to, int exchange)
 {
-	return !strncmp(p, dir, l) && (p[l] == 0 || p[l] == '/');
-}
-
-void al_rename(const char *from, const char *to, int exchange)
-{
+	memset(t, 0, sizeof *t);
 	if (!g_max) return;
-	size_t lf = strlen(from), lt = strlen(to), nm = 0;
-	char np[PATHCAP];
-	pthread_mutex_lock(&g_al_mu);
-	struct alent **src = malloc((g_n + 1) * sizeof *src), **mv;
-	size_t ns = 0;
-	for (struct alent *e = g_head; e; e = e->next) src[ns++] = e;
-	mv = malloc((ns + 1) * sizeof *mv);
-	char pf[PATHCAP], pt[PATHCAP];
-	parent_of(from, pf, sizeof pf);
-	parent_of(to, pt, sizeof pt);
-	for (size_t i = 0; i < ns; i++) {
-		struct alent *e = src[i];
-		const char *b = NULL;
-		size_t la = 0;
-		if (e->ext == AL_DIR && !strcmp(e->path, pf)) snprintf(np, sizeof np, "%s", pt); /* a small file leaves */
-		else if (e->ext == AL_DIR && exchange && !strcmp(e->path, pt)) snprintf(np, sizeof np, "%s", pf);
-		else if (has_prefix(e->path, from, lf)) b = to, la = lf;
-		else if (exchange && has_prefix(e->path, to, lt)) b = from, la = lt;
-		else continue;
-		if ((b && (size_t)snprintf(np, sizeof np, "%s%s", b, e->path + la) >= sizeof np) || find(np, e->ext)) continue;
-		struct alent *c = insert(np, e->ext);
-		c->busy = 1; /* until its line is durable: kept by any checkpoint */
-		c->touched = ++g_seq;
-		mv[nm++] = c;
-	}
-	free(src);
-	pthread_mutex_unlock(&g_al_mu);
-	for (size_t i = 0; i < nm; i++) entry_line(mv[i]);
-	if (nm) clog_sync();
-	pthread_mutex_lock(&g_al_mu);
-	for (size_t i = 0; i < nm; i++) mv[i]->durable = 1, mv[i]->busy--;
-	pthread_cond_broadcast(&g_al_cv);
-	pthread_mutex_unlock(&g_al_mu);
-	free(mv);
+	(void)from;
+	range_record(t, "R", to, exchange ? from : NULL, 0, 0);
 }
 
 void al_reset(void)
@@ -302,18 +287,11 @@ void al_reset(void)
 	pthread_mutex_unlock(&g_al_mu);
 }
 
-void al_lock(void)
+/* The checkpoint's snapshot for clog_compact: the set's records, whether the session's X/R records
+ * may go (none running, none begun since seq0, none running when it began), and the log's size. */
+static char *snapshot(size_t *len, uint64_t seq0, int ranges_idle, int *drop_ranges, off_t *log_size)
 {
 	pthread_mutex_lock(&g_al_mu);
-}
-
-void al_unlock(void)
-{
-	pthread_mutex_unlock(&g_al_mu);
-}
-
-char *al_lines_locked(size_t *len)
-{
 	size_t cap = 4096, n = 0;
 	char *b = malloc(cap), esc[3 * PATHCAP];
 	for (struct alent *e = g_tail; e; e = e->prev) {
@@ -331,6 +309,9 @@ char *al_lines_locked(size_t *len)
 	}
 	b[n] = 0;
 	*len = n;
+	*drop_ranges = ranges_idle && g_ranges_busy == 0 && g_range_seq <= seq0;
+	*log_size = clog_size(); /* under g_al_mu: records of entries added later come after it */
+	pthread_mutex_unlock(&g_al_mu);
 	return b;
 }
 
@@ -357,7 +338,14 @@ static void *checkpoint_thread(void *arg)
 		pthread_mutex_unlock(&g_al_mu);
 		/* every write that had returned before seq0 is durable after this */
 		int synced = g_sync_fd >= 0 && syncfs(g_sync_fd) == 0;
-		if (!synced) fprintf(stderr, "hamod-repl: activity log checkpoint: syncfs: %s\n", strerror(errno));
+		if (!synced) { /* nothing leaves the set; said once a minute, tried again every second */
+			static time_t said;
+			if (time(NULL) - said >= 60) {
+				said = time(NULL);
+				fprintf(stderr, "hamod-repl: activity log checkpoint: syncfs: %s\n", g_sync_fd < 0 ? "no directory fd" : strerror(errno));
+			}
+			sleep(1);
+		}
 		pthread_mutex_lock(&g_al_mu);
 		if (synced) {
 			for (struct alent *e = g_tail; e && g_n > g_max / 2;) {
@@ -367,9 +355,15 @@ static void *checkpoint_thread(void *arg)
 			}
 			g_checkpoints++;
 		}
-		int drop_ranges = synced && ranges_idle && g_range_seq <= seq0;
 		pthread_mutex_unlock(&g_al_mu);
-		if (synced) clog_compact(drop_ranges);
+		if (synced) {
+			size_t len;
+			int drop;
+			off_t at;
+			char *set = snapshot(&len, seq0, ranges_idle, &drop, &at);
+			clog_compact(set, len, at, drop);
+			free(set);
+		}
 		pthread_mutex_lock(&g_al_mu);
 		g_cp_running = 0;
 		pthread_cond_broadcast(&g_al_cv);

@@ -579,43 +579,80 @@ int hr_path_excluded(const char *path, int isdir)
 
 /* ---- change log reset ---- */
 
-int hr_file_replace(const char *path, const char *data, size_t len)
+int hr_file_replace(const char *path, const char *data, size_t len, int *fdp)
 {
 	char tmp[4200], dirb[4200];
 	if (strlen(path) > 4000) return -ENAMETOOLONG;
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* O_APPEND: the fd handed back goes on appending to the new file */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0) return -errno;
 	size_t done = 0;
+	int e = 0;
 	while (done < len) {
 		ssize_t n = write(fd, data + done, len - done);
 		if (n < 0 && errno == EINTR) continue;
-		if (n <= 0) break;
+		if (n <= 0) {
+			e = n < 0 ? errno : EIO;
+			break;
+		}
 		done += (size_t)n;
 	}
-	if (done != len || fsync(fd) < 0) {
-		int e = errno ? errno : EIO;
+	if (!e && fsync(fd) < 0) e = errno;
+	if (!e && rename(tmp, path) < 0) e = errno;
+	if (e) {
 		close(fd);
 		unlink(tmp);
 		return -e;
 	}
-	close(fd);
-	if (rename(tmp, path) < 0) return -errno;
 	snprintf(dirb, sizeof dirb, "%s", path);
 	int dfd = open(dirname(dirb), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
+	if (fdp) *fdp = fd;
+	else close(fd);
 	return 0;
 }
 
-int hr_log_reset(const char *path, const char *gen, const char *extra)
+int hr_log_reset(const char *path, const char *gen, const char *extra, int *fdp)
 {
 	char line[512];
 	int n = snprintf(line, sizeof line, "BASE %s\n%s", gen, extra ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof line) return -EINVAL;
-	return hr_file_replace(path, line, (size_t)n);
+	return hr_file_replace(path, line, (size_t)n, fdp);
+}
+
+int hr_log_trim_tail(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) return errno == ENOENT ? 0 : -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	off_t end = st.st_size, keep = 0;
+	char b[4096];
+	for (off_t pos = end; pos > 0 && !keep;) {
+		size_t n = pos >= (off_t)sizeof b ? sizeof b : (size_t)pos;
+		pos -= (off_t)n;
+		if (pread(fd, b, n, pos) != (ssize_t)n) break;
+		for (size_t i = n; i > 0; i--)
+			if (b[i - 1] == '\n') {
+				keep = pos + (off_t)i;
+				break;
+			}
+	}
+	int r = 0;
+	if (keep < end) {
+		fprintf(stderr, "hamod-repl: change log %s: %lld bytes after its last complete line dropped (torn by a crash)\n",
+			path, (long long)(end - keep));
+		r = ftruncate(fd, keep) < 0 || fsync(fd) < 0 ? -errno : 0;
+	}
+	close(fd);
+	return r;
 }
 
 void hr_boot_id(char *out, size_t cap)

@@ -163,14 +163,18 @@ int hr_path_excluded(const char *path, int isdir);
 
 /* Replaces the change log at path by "BASE gen\n" + extra, durably (temp file, fsync, rename,
  * fsync of the directory). Returns 0 or -errno. */
-int hr_log_reset(const char *path, const char *gen, const char *extra);
+int hr_log_reset(const char *path, const char *gen, const char *extra, int *fdp);
 /* This machine's boot id (HAMOD_REPL_BOOT_ID overrides it, for tests). */
 void hr_boot_id(char *out, size_t cap);
 /* The log's last receiving session (RECV <time> <boot>) never stopped (no STOP / LOST after it)
  * and was of another boot than `boot`: its machine went down while it received. Its boot in last. */
 int hr_log_lost_session(const char *path, const char *boot, char *last, size_t cap);
-/* Replaces the file at path by data, durably (same steps). Returns 0 or -errno. */
-int hr_file_replace(const char *path, const char *data, size_t len);
+/* Replaces the file at path by data, durably (same steps). Returns 0 or -errno; with fdp, *fdp is an
+ * O_APPEND fd of the new file (no window where appends could go to the old one). */
+int hr_file_replace(const char *path, const char *data, size_t len, int *fdp);
+/* A crash can leave a torn last line (or zeros) after the last newline: cut it off, before anything
+ * is appended after it. 0 or -errno. */
+int hr_log_trim_tail(const char *path);
 
 int primary_main(int argc, char **argv);
 int secondary_main(int argc, char **argv);

@@ -490,7 +490,7 @@ char *clog_read(off_t from, size_t *len)
 	return b;
 }
 
-static off_t clog_size(void)
+off_t clog_size(void)
 {
 	struct stat st;
 	pthread_mutex_lock(&g_log_mu);
@@ -626,13 +626,11 @@ static int clog_reset(const char *gen)
 	char extra[64];
 	snprintf(extra, sizeof extra, "OPEN %lld%s\n", (long long)time(NULL), al_enabled() ? " al" : "");
 	pthread_mutex_lock(&g_log_mu);
-	int r = hr_log_reset(g_changelog_path, gen, extra);
+	int fd = -1;
+	int r = hr_log_reset(g_changelog_path, gen, extra, &fd);
 	if (!r) {
-		int fd = open(g_changelog_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (fd >= 0) {
-			close(g_log_fd);
-			g_log_fd = fd;
-		}
+		close(g_log_fd);
+		g_log_fd = fd;
 		zones_reset_locked();
 		g_log_records = 0;
 		g_log_unsynced = 0;
@@ -643,58 +641,54 @@ static int clog_reset(const char *gen)
 }
 
 /* Activity-log checkpoint (activity.c): the current session's part of the log (after its last
- * OPEN) is rewritten with its non-A records, then the set's A records (and, unless
- * `drop_ranges`, the session's A records as they were). Earlier sessions are kept verbatim: a
- * crashed session's records are still owed to the peer. Not while a reintegration runs (it reads
- * the log by offset). Atomic: temporary file, fsync, rename, fsync of the directory. */
-void clog_compact(int drop_ranges)
+ * OPEN) is rewritten. Its records before offset `at` (the checkpoint's snapshot): A/D dropped (the
+ * set's, `set`, are appended instead), X/R dropped if `drop_ranges`, the others kept; everything
+ * from `at` on kept as it is. Earlier sessions are kept verbatim: a crashed session's records are
+ * still owed to the peer. Not while a reintegration runs (it reads the log by offset). Atomic:
+ * temporary file, fsync, rename, fsync of the directory; appends wait meanwhile. */
+void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges)
 {
 	pthread_mutex_lock(&g_mu);
 	if (g_resync_busy || (g_mir != MIR_NONE && g_mir != MIR_INSYNC)) {
 		pthread_mutex_unlock(&g_mu);
 		return;
 	}
-	al_lock();
 	pthread_mutex_lock(&g_log_mu);
-	size_t len = 0, alen = 0;
+	size_t len = 0;
 	char *old = clog_read(0, &len);
-	char *set = al_lines_locked(&alen);
-	char *out = old ? malloc(len + alen + 1) : NULL;
-	if (out) {
-		size_t o = 0;
+	char *out = old ? malloc(len + setlen + 1) : NULL;
+	if (out && (size_t)at <= len) {
 		char *last_open = NULL;
-		for (char *l = old; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		for (char *l = old; l < old + at && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : old + len)
 			if (!strncmp(l, "OPEN ", 5)) last_open = l;
-		char *keep_end = last_open ? (strchr(last_open, '\n') ? strchr(last_open, '\n') + 1 : old + len) : old + len;
-		memcpy(out, old, (size_t)(keep_end - old));
-		o = (size_t)(keep_end - old);
-		for (char *l = keep_end; *l;) {
-			char *e = strchr(l, '\n');
-			if (!e) break; /* a torn last line: its operation never went on */
+		char *keep_end = last_open && strchr(last_open, '\n') ? strchr(last_open, '\n') + 1 : old;
+		size_t o = (size_t)(keep_end - old);
+		memcpy(out, old, o);
+		for (char *l = keep_end; l < old + at;) {
+			char *e = memchr(l, '\n', (size_t)(old + at - l));
+			if (!e) break;
 			size_t n = (size_t)(e - l) + 1;
-			if (!(drop_ranges && (!strncmp(l, "A ", 2) || !strncmp(l, "D ", 2)))) memcpy(out + o, l, n), o += n;
+			int act = l[1] == ' ' && (l[0] == 'A' || l[0] == 'D'), range = l[1] == ' ' && (l[0] == 'X' || l[0] == 'R');
+			if (!act && !(range && drop_ranges)) memcpy(out + o, l, n), o += n;
 			l = e + 1;
 		}
-		memcpy(out + o, set, alen);
-		o += alen;
-		/* the first line is "BASE gen": hr_file_replace writes the whole text as it is */
-		int r = hr_file_replace(g_changelog_path, out, o);
+		memcpy(out + o, old + at, len - (size_t)at); /* appended since the snapshot */
+		o += len - (size_t)at;
+		memcpy(out + o, set, setlen);
+		o += setlen;
+		int fd = -1;
+		int r = hr_file_replace(g_changelog_path, out, o, &fd);
 		if (!r) {
-			int fd = open(g_changelog_path, O_WRONLY | O_APPEND | O_CLOEXEC);
-			if (fd >= 0) {
-				close(g_log_fd);
-				g_log_fd = fd;
-			}
+			close(g_log_fd);
+			g_log_fd = fd;
 			g_log_unsynced = 0;
 		} else {
 			fprintf(stderr, "hamod-repl: change log compaction: %s\n", strerror(-r));
 		}
 	}
 	free(out);
-	free(set);
 	free(old);
 	pthread_mutex_unlock(&g_log_mu);
-	al_unlock();
 	pthread_mutex_unlock(&g_mu);
 }
 
@@ -1472,7 +1466,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		int isdir = fstatat(d1->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 		if (ns_boundary(req, &o, isdir)) return;
 	}
-	if (!o.excl && o.r1 >= 0 && o.r2 >= 0) al_rename(o.p1, o.p2, !!(flags & RENAME_EXCHANGE));
+	struct al_ticket at;
+	memset(&at, 0, sizeof at);
+	if (!o.excl && o.r1 >= 0 && o.r2 >= 0) al_rename_begin(&at, o.p1, o.p2, !!(flags & RENAME_EXCHANGE));
 	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	pthread_mutex_lock(&g_tmu);
 	struct pinode *src = find_child_locked(d1, name), *dst = find_child_locked(d2, newname);
@@ -1488,6 +1484,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		pthread_mutex_unlock(&g_tmu);
 	}
 	res = ns_end(&o, res, (flags & RENAME_EXCHANGE) ? "exchange" : "rename", o.r1 >= 0 ? o.p1 : name, o.r2 >= 0 ? o.p2 : newname);
+	al_write_end(&at); /* a range ticket (no extent): may end after the live section */
 	fuse_reply_err(req, -res);
 }
 
@@ -1506,12 +1503,15 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	o.r1 = get_path(in, o.p1, sizeof o.p1);
 	o.r2 = child_path(d2, newname, o.p2, sizeof o.p2);
 	if (hr_filter_active() && o.r1 >= 0 && o.r2 >= 0 && ns_boundary(req, &o, 0)) return;
-	if (!o.excl && o.r1 >= 0 && o.r2 >= 0) al_rename(o.p1, o.p2, 0); /* a write in flight under the old name */
+	struct al_ticket at;
+	memset(&at, 0, sizeof at);
+	if (!o.excl && o.r1 >= 0 && o.r2 >= 0) al_rename_begin(&at, o.p1, o.p2, 0);
 	if (!o.excl) ns_send(&o, &h, o.p2, NULL, 0);
 	proc_path(proc, sizeof proc, in->fd);
 	int res = linkat(AT_FDCWD, proc, d2->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 	int lerr = res ? -res : do_lookup(d2, newname, &e);
 	res = ns_end(&o, res, "link", o.r1 >= 0 ? o.p1 : "?", o.r2 >= 0 ? o.p2 : newname);
+	al_write_end(&at);
 	if (res) fuse_reply_err(req, -res);
 	else if (lerr) fuse_reply_err(req, lerr);
 	else fuse_reply_entry(req, &e);
@@ -1590,6 +1590,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	o.r1 = get_path(in, o.p1, sizeof o.p1);
 	o.excl = o.r1 >= 0 && path_excl(o.p1, 0);
+	struct al_ticket at; /* the truncation recorded before it goes anywhere */
+	memset(&at, 0, sizeof at);
+	if (trunc && !o.excl) al_begin(&at, in, 0, 0, 1);
 	if (!o.excl && o.r1 >= 0 && g_mir >= MIR_RESYNC) {
 		rid = h.fh = next_rid();
 		ns_send(&o, &h, NULL, NULL, 0);
@@ -1597,9 +1600,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (!o.excl && o.r1 < 0 && g_mir >= MIR_RESYNC) {
 		mirror_fail(g_epoch, "open for writing of an inode without a known path");
 	}
-	struct al_ticket at;
-	memset(&at, 0, sizeof at);
-	if (trunc && !o.excl) al_begin(&at, in, 0, 0, 1);
 	if (trunc) pthread_mutex_lock(WMU(in)); /* ordered with a resync copying this file */
 	int fd = open(proc, (flags & ~LOCAL_STRIP) | O_CLOEXEC);
 	int res = fd < 0 ? -errno : 0;
@@ -2509,6 +2509,7 @@ static void *stats_thread(void *a)
 static int clog_open(const char *path)
 {
 	snprintf(g_changelog_path, sizeof g_changelog_path, "%s", path);
+	if (hr_log_trim_tail(path) < 0) return -1; /* before anything is appended after a torn line */
 	g_log_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (g_log_fd < 0) return -1;
 	size_t len = 0;
@@ -2583,13 +2584,13 @@ int primary_main(int argc, char **argv)
 	}
 	if (!dir || !keyfile || (!peer && !control) || g_timeout_ms <= 0 || g_nconns < 1 || g_nconns > HR_MAX_CONNS ||
 	    g_zone < 512 || g_zone > (1u << 20) || (g_zone & (g_zone - 1)) || al_extents < 0 || al_extents > 1000000 ||
-	    al_ext < g_zone || al_ext > (1ull << 30) || al_ext % g_zone || al_small > al_ext ||
+	    al_ext < g_zone || al_ext < (256u << 10) || al_ext > (1ull << 30) || al_ext % g_zone || al_small > al_ext ||
 	    (mode && strcmp(mode, "off") && strcmp(mode, "hold"))) {
 		fprintf(stderr, "usage: hamod-repl primary --dir D --key-file K (--control SOCK | --peer HOST:PORT) "
 				"[--changelog FILE] [--mode off|hold] [--zone-bytes N (power of 2, 512..1M)] [--timeout-ms N] "
 				"[--include GLOB]... [--exclude GLOB]... [--conns N] [--threads N] [--cached-writes] "
 				"[--no-sync-direct] [--spin-us N] [--ack-spin-us N] [--al-extents N (0: none; default 1024)] "
-				"[--al-extent-bytes N (a multiple of the zone, default 4 MiB)] [--al-small-bytes N (default 65536, 0: none)]\n");
+				"[--al-extent-bytes N (a multiple of the zone, >= 256 KiB, default 4 MiB)] [--al-small-bytes N (default 65536, 0: none)]\n");
 		return 2;
 	}
 	char peer_host[128];

@@ -71,11 +71,14 @@ void resync_finished(void);
 void clog_escape(char *out, size_t cap, const char *s);
 void clog_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void clog_sync(void); /* fdatasync if anything was appended since the last one */
-void clog_compact(int drop_ranges);
+/* Rewrites the current session's records: A/D before log offset `at` replaced by `set`, X/R before
+ * it dropped if `drop_ranges`, everything after it kept (activity.c's checkpoint). */
+void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges);
+off_t clog_size(void);
 
 /* Activity log (activity.c): extents that writes in flight may have touched, on disk before the
  * write goes on. A ticket holds them until the operation has returned (or been recorded). */
-#define AL_TICKET_MAX 4
+#define AL_TICKET_MAX 8
 struct alent;
 struct al_ticket {
 	struct alent *e[AL_TICKET_MAX];
@@ -89,12 +92,10 @@ void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_
 /* A range record, written each time (len 0: to the end of the file). */
 void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len);
 void al_write_end(struct al_ticket *t);
-/* Before a rename (exchange: both ways) or a link (from = the existing name). */
-void al_rename(const char *from, const char *to, int exchange);
+/* Before a rename (exchange: both names) or a link (to = the new name): R records, held until the
+ * operation has returned (al_write_end). */
+void al_rename_begin(struct al_ticket *t, const char *from, const char *to, int exchange);
 void al_reset(void); /* the log was reset (INSYNC): the set starts empty */
-void al_lock(void);
-void al_unlock(void);
-char *al_lines_locked(size_t *len);
 size_t al_size(uint64_t *checkpoints);
 
 #endif

@@ -182,6 +182,7 @@ struct rs {
 	struct strset named;  /* paths to reconcile (delta) */
 	struct strset timed;  /* paths whose times are set at the end */
 	struct strset smalldirs; /* walk: directories whose small files (<= v bytes) are compared */
+	struct strset rtrees;    /* walk: renamed paths, everything at and below them compared */
 	char **timev;
 	size_t ntime, captime;
 	/* full walk: hard links */
@@ -531,19 +532,35 @@ static int add_link(struct rs *r, uint64_t pino, const char *path, uint64_t sino
  * links tracked through the walk; data of regular files queued (hash or copy). */
 static void parent_of(const char *path, char *out, size_t cap);
 
-/* Walk after a crash: `path` is a small file (on either side) of a directory with a D record. */
-static int small_here(struct rs *r, const char *path, uint64_t psize, uint64_t ssize)
+/* Walk after a crash, a regular file on both sides: is it (or a directory above it) renamed in a
+ * crashed session (then all of it is compared: 1), or in a directory with a D record (then its
+ * first `*small` bytes are: 2)? 0 otherwise. */
+static int walk_suspect(struct rs *r, const char *path, uint64_t *small)
 {
+	if (r->rtrees.n) {
+		char p[PATHCAP];
+		snprintf(p, sizeof p, "%s", path);
+		for (;;) {
+			if (ss_find(&r->rtrees, p)) return 1;
+			char *sl = strrchr(p, '/');
+			if (!sl) break;
+			*sl = 0;
+		}
+		if (ss_find(&r->rtrees, "")) return 1;
+	}
 	if (!r->smalldirs.n) return 0;
 	char dir[PATHCAP];
 	parent_of(path, dir, sizeof dir);
 	struct snode *d = ss_find(&r->smalldirs, dir);
-	return d && (psize <= (uint64_t)d->v || ssize <= (uint64_t)d->v);
+	if (!d) return 0;
+	*small = (uint64_t)d->v;
+	return 2;
 }
 
 static int reconcile_entry(struct rs *r, const char *path, const struct hr_ent *pe, const struct hr_ent *se, int full)
 {
-	int res;
+	int res, sus;
+	uint64_t small = 0;
 	int reg = S_ISREG(pe->h.mode);
 	if (full && !S_ISDIR(pe->h.mode) && pe->h.nlink > 1) {
 		uint64_t li;
@@ -582,8 +599,17 @@ static int reconcile_entry(struct rs *r, const char *path, const struct hr_ent *
 			if (pe->h.size) df_get(r, path, DF_COPY);
 		} else if (full && !r->walk) {
 			df_get(r, path, DF_HASH);
-		} else if (full && small_here(r, path, pe->h.size, se->h.size)) {
-			df_get(r, path, DF_HASH); /* a small file of a directory a crash may have left different */
+		} else if (full && (sus = walk_suspect(r, path, &small)) != 0) {
+			/* renamed, or a small file (or the small beginning of a file) of a directory, in a
+			 * crashed session: compared */
+			if (sus == 1 || pe->h.size <= small) {
+				df_get(r, path, DF_HASH);
+			} else {
+				df_range(r, path, 0, small);
+				df_get(r, path, DF_ZONES)->hash = 1;
+				if (pe->h.size != se->h.size)
+					df_range(r, path, pe->h.size < se->h.size ? pe->h.size : se->h.size, UINT64_MAX);
+			}
 		} else if (full && pe->h.size != se->h.size) {
 			/* walk after a crash: a size only an unrecorded operation can explain (the zones
 			 * are in the logs); what lies past the smaller size is sent anyway */
@@ -733,11 +759,12 @@ static int full_namespace(struct rs *r)
 /* delta: logs */
 
 struct rec {
-	/* W T N; activity: A (kept as H, a range that may differ, if its session crashed; a:
-	 * dropped), D: a directory's small files (kept as D if its session crashed; d: undecided, x:
-	 * dropped) */
+	/* W T N, or activity (activity.c): A / X a range that may differ, D a directory's small
+	 * files, R a tree renamed */
 	char type;
 	int sess;  /* number of OPENs before it */
+	int act;   /* activity: 1 counts (its session crashed), 2 undecided (the last session, open),
+		    * 0 ignored (a clean session: its other records are complete) */
 	char op[16];
 	char *p1, *p2;
 	uint64_t a, b;
@@ -802,9 +829,10 @@ static void parse_log(char *text, struct logsum *L)
 		} else if (nt >= 1 && !strcmp(tok[0], "LOST")) { /* a receiving session's page cache lost */
 			L->lost = 1;
 		}
-		else if (nt >= 3 && !strcmp(tok[0], "D")) rc.type = 'd', rc.p1 = tok[1], rc.b = strtoull(tok[2], NULL, 10);
-		else if (nt >= 4 && !strcmp(tok[0], "A")) { /* activity: zones a crash may have left different */
-			rc.type = 'A', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
+		else if (nt >= 3 && !strcmp(tok[0], "D")) rc.type = 'D', rc.act = 1, rc.p1 = tok[1], rc.b = strtoull(tok[2], NULL, 10);
+		else if (nt >= 2 && !strcmp(tok[0], "R")) rc.type = 'R', rc.act = 1, rc.p1 = tok[1];
+		else if (nt >= 4 && (!strcmp(tok[0], "A") || !strcmp(tok[0], "X"))) { /* zones a crash may have left different */
+			rc.type = 'A', rc.act = 1, rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
 			if (rc.b == 0) rc.b = UINT64_MAX - rc.a; /* to the end of the file */
 		}
 		else if (nt >= 4 && !strcmp(tok[0], "W")) rc.type = 'W', rc.p1 = tok[1], rc.a = strtoull(tok[2], NULL, 10), rc.b = strtoull(tok[3], NULL, 10);
@@ -820,7 +848,7 @@ static void parse_log(char *text, struct logsum *L)
 			unescape(rc.p1);
 			if (!strcmp(rc.p1, ".")) rc.p1[0] = 0;
 			if (rc.p2) unescape(rc.p2);
-			if (rc.p1[0] == '?') L->bad = 1;
+			if (rc.p1[0] == '?' && rc.type != 'A' && rc.type != 'D' && rc.type != 'R') L->bad = 1; /* activity: if it counts */
 			if (L->n == L->cap) {
 				L->cap = L->cap ? L->cap * 2 : 256;
 				L->r = realloc(L->r, L->cap * sizeof *L->r);
@@ -829,14 +857,13 @@ static void parse_log(char *text, struct logsum *L)
 		}
 		s = e ? e + 1 : NULL;
 	}
-	/* A records count (as W) for a session that crashed; those of a session that closed cleanly
-	 * are dropped (its W records are complete); those of the last session, still open, are left
-	 * as A for the caller (use_last_activity). */
+	/* Activity counts for a session that crashed; a session that closed cleanly recorded all it did
+	 * otherwise; the last session, still open, is left to the caller (use_last_activity). */
 	for (size_t i = 0; i < L->n; i++) {
 		struct rec *c = &L->r[i];
-		if (c->type != 'A' && c->type != 'd') continue;
-		if (crashed[c->sess]) c->type = c->type == 'A' ? 'H' : 'D';
-		else if (!(c->sess == L->opens && L->last_open)) c->type = c->type == 'A' ? 'a' : 'x';
+		if (c->type != 'A' && c->type != 'D' && c->type != 'R') continue;
+		c->act = crashed[c->sess] ? 1 : c->sess == L->opens && L->last_open ? 2 : 0;
+		if (c->act == 1 && c->p1[0] == '?') L->bad = 1;
 	}
 	free(crashed);
 }
@@ -846,8 +873,9 @@ static void parse_log(char *text, struct logsum *L)
 static void use_last_activity(struct logsum *L)
 {
 	for (size_t i = 0; i < L->n; i++) {
-		if (L->r[i].type == 'A') L->r[i].type = 'H';
-		else if (L->r[i].type == 'd') L->r[i].type = 'D';
+		if (L->r[i].act != 2) continue;
+		L->r[i].act = 1;
+		if (L->r[i].p1[0] == '?') L->bad = 1;
 	}
 }
 
@@ -861,36 +889,36 @@ static void parent_of(const char *path, char *out, size_t cap)
 
 /* Directories of small files follow renames: of themselves (or a parent), and of a file leaving one
  * (link: a file also reachable from another). */
-static void smalldirs_rename(struct rs *r, const char *from, const char *to, int exchange, int link)
+static void tree_rename(struct strset *set, const char *from, const char *to, int exchange, int link)
 {
 	char pf[PATHCAP], pt[PATHCAP], np[PATHCAP];
 	parent_of(from, pf, sizeof pf);
 	parent_of(to, pt, sizeof pt);
-	struct snode *a = ss_find(&r->smalldirs, pf), *b = exchange ? ss_find(&r->smalldirs, pt) : NULL;
+	struct snode *a = ss_find(set, pf), *b = exchange ? ss_find(set, pt) : NULL;
 	long va = a ? a->v : 0, vb = b ? b->v : 0;
 	if (!link) {
 		size_t n = 0, lf = strlen(from), lt = strlen(to);
-		char **v = malloc((r->smalldirs.n + 1) * sizeof *v);
-		long *vv = malloc((r->smalldirs.n + 1) * sizeof *vv);
-		for (size_t i = 0; i < r->smalldirs.nb; i++)
-			for (struct snode *s = r->smalldirs.b[i]; s; s = s->next)
+		char **v = malloc((set->n + 1) * sizeof *v);
+		long *vv = malloc((set->n + 1) * sizeof *vv);
+		for (size_t i = 0; i < set->nb; i++)
+			for (struct snode *s = set->b[i]; s; s = s->next)
 				if (has_prefix(s->s, from) || (exchange && has_prefix(s->s, to))) v[n] = strdup(s->s), vv[n++] = s->v;
 		for (size_t i = 0; i < n; i++) {
 			int f = has_prefix(v[i], from);
 			snprintf(np, sizeof np, "%s%s", f ? to : from, v[i] + (f ? lf : lt));
-			if (!exchange) ss_del(&r->smalldirs, v[i]);
-			ss_put(&r->smalldirs, np, vv[i]);
+			if (!exchange) ss_del(set, v[i]);
+			ss_put(set, np, vv[i]);
 			free(v[i]);
 		}
 		free(v);
 		free(vv);
 	}
-	if (va && !ss_find(&r->smalldirs, pt)) ss_put(&r->smalldirs, pt, va);
-	if (vb && !ss_find(&r->smalldirs, pf)) ss_put(&r->smalldirs, pf, vb);
+	if (va && !ss_find(set, pt)) ss_put(set, pt, va);
+	if (vb && !ss_find(set, pf)) ss_put(set, pf, vb);
 }
 
 /* The secondary's change log, in full (paged). NULL when it has none. */
-static char *sec_log(struct rs *r, int *lost)
+static char *sec_log(struct rs *r, int *lost, size_t *lenp)
 {
 	char *b = NULL;
 	size_t len = 0;
@@ -916,6 +944,7 @@ static char *sec_log(struct rs *r, int *lost)
 		if (rl == 0) break;
 	} while (len < total);
 	if (b) b[len] = 0;
+	*lenp = len;
 	return b;
 }
 
@@ -924,20 +953,28 @@ static void note_records(struct rs *r, struct logsum *L, size_t from)
 {
 	for (size_t i = from; i < L->n; i++) {
 		struct rec *c = &L->r[i];
-		if (c->type == 'A' || c->type == 'a' || c->type == 'd' || c->type == 'x') continue;
-		if (c->type == 'W' || c->type == 'H') { /* H: may differ, or not: compared first */
+		int activity = c->type == 'A' || c->type == 'D' || c->type == 'R';
+		if (activity && c->act != 1) continue; /* activity that does not count (yet) */
+		if (c->type == 'A') { /* may differ, or not: compared first */
 			df_range(r, c->p1, c->a, c->a + c->b);
-			if (c->type == 'H') df_get(r, c->p1, DF_ZONES)->hash = 1;
+			df_get(r, c->p1, DF_ZONES)->hash = 1;
 			continue;
 		}
-		if (c->type == 'D') {
-			struct snode *d = ss_find(&r->smalldirs, c->p1);
-			if (!d) ss_put(&r->smalldirs, c->p1, (long)c->b);
+		if (c->type == 'W') {
+			df_range(r, c->p1, c->a, c->a + c->b);
+			continue;
+		}
+		if (c->type == 'D' || c->type == 'R') {
+			struct strset *set = c->type == 'D' ? &r->smalldirs : &r->rtrees;
+			struct snode *d = ss_find(set, c->p1);
+			if (!d) ss_put(set, c->p1, (long)c->b);
 			else if ((long)c->b > d->v) d->v = (long)c->b;
 			continue;
 		}
-		if (c->type == 'N' && c->p2 && (!strcmp(c->op, "rename") || !strcmp(c->op, "exchange") || !strcmp(c->op, "link")))
-			smalldirs_rename(r, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
+		if (c->type == 'N' && c->p2 && (!strcmp(c->op, "rename") || !strcmp(c->op, "exchange") || !strcmp(c->op, "link"))) {
+			tree_rename(&r->smalldirs, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
+			tree_rename(&r->rtrees, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
+		}
 		ss_put(&r->named, c->p1, 0);
 		if (c->p2 && c->op[0] != 's') ss_put(&r->named, c->p2, 0); /* not the symlink target */
 		if (c->type == 'T') {
@@ -1330,6 +1367,7 @@ static void rs_free(struct rs *r)
 	ss_free(&r->named);
 	ss_free(&r->timed);
 	ss_free(&r->smalldirs);
+	ss_free(&r->rtrees);
 	free(r->rbuf);
 	free(r->buf);
 	free(r->scratch);
@@ -1363,14 +1401,21 @@ static int run(struct rs *r, struct resync_req *rq)
 	}
 	/* 1. both logs */
 	int lost;
-	char *stext = sec_log(r, &lost);
+	size_t slen = 0;
+	char *stext = sec_log(r, &lost, &slen);
 	if (lost) return -1;
 	size_t plen;
 	char *ptext = clog_read(0, &plen);
 	off_t psnap = (off_t)plen;
 	struct logsum SL, PL;
+	/* a NUL inside a log (a block of zeros after a power loss) hides what follows it: not trusted
+	 * (checked before parsing, which cuts the text into strings) */
+	int snul = stext && memchr(stext, 0, slen), pnul = ptext && memchr(ptext, 0, plen);
 	parse_log(stext ? stext : (char *)"", &SL);
 	parse_log(ptext ? ptext : (char *)"", &PL);
+	if (snul) SL.bad = 1;
+	if (pnul) PL.bad = 1;
+	if (SL.last_open) use_last_activity(&SL); /* the peer's last session ended in a crash */
 	/* A session that ended without CLOSE (a crash) is usable only if it kept an activity log: then
 	 * its A records bound what it may have written unacknowledged, and the namespace is walked. The
 	 * primary's last session is this daemon's own. */
@@ -1380,7 +1425,6 @@ static int run(struct rs *r, struct resync_req *rq)
 	int delta = !rq->full && stext && sclean && pclean && !strcmp(SL.base, PL.base) && strcmp(PL.base, "none") &&
 		    !SL.bad && !PL.bad;
 	r->walk = delta && (scrash || pcrash);
-	if (SL.last_open) use_last_activity(&SL);
 	ev("RESYNC phase=namespace mode=%s done=0 total=0 sent=%llu%s%s", delta ? "delta" : "full", (unsigned long long)g_rs_sent,
 	   delta || !rq->full ? "" : " (asked)", r->walk ? " walk=crash" : "");
 	if (!delta && !rq->full)
@@ -1470,6 +1514,7 @@ void *resync_thread(void *arg)
 	ss_init(&r.named);
 	ss_init(&r.timed);
 	ss_init(&r.smalldirs);
+	ss_init(&r.rtrees);
 	run(&r, rq);
 	rs_free(&r);
 	free(rq);

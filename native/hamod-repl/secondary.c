@@ -393,6 +393,7 @@ static void log_append(const char *fmt, ...)
 static void session_start(void)
 {
 	if (!g_changelog) return;
+	hr_log_trim_tail(g_changelog); /* a torn line must not swallow what is appended next */
 	char last[96];
 	if (hr_log_lost_session(g_changelog, g_boot, last, sizeof last)) {
 		fprintf(stderr, "hamod-repl secondary: the last receiving session (boot %s) ended with its machine: "
@@ -422,7 +423,7 @@ static int do_resetlog(const char *gen)
 	char recv[128];
 	snprintf(recv, sizeof recv, "RECV %lld %s\n", (long long)time(NULL), g_boot);
 	pthread_mutex_lock(&g_log_mu);
-	int r = hr_log_reset(g_changelog, gen, recv);
+	int r = hr_log_reset(g_changelog, gen, recv, NULL);
 	pthread_mutex_unlock(&g_log_mu);
 	return r;
 }
