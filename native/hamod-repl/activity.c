@@ -37,6 +37,7 @@
 #include "primary.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,11 @@ static unsigned g_max;
 static uint64_t g_ext, g_small, g_seq, g_range_seq;
 #define AL_DIR UINT64_MAX /* the entry of a directory's small files */
 static int g_ranges_busy, g_cp_wanted, g_cp_running, g_sync_fd = -1;
+/* Writes from before their path is computed to their end, counted by the phase they began in: a
+ * checkpoint flips the phase and waits for the old one to drain before X/R records may go (a write
+ * that took its path before a rename ended records the old name, which only R covers). */
+static atomic_int g_phase;
+static atomic_long g_inflight[2];
 static uint64_t g_checkpoints;
 
 static void *checkpoint_thread(void *arg);
@@ -211,7 +217,7 @@ static struct alent *touch_one(const char *path, uint64_t ext)
 
 void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len, uint64_t size)
 {
-	memset(t, 0, sizeof *t);
+	t->n = t->range = 0; /* op/phase stay: set by al_op_enter */
 	if (!g_max || !len) return;
 	if (g_small && off + len <= g_small && size <= g_small) { /* a small file: its directory */
 		char dir[PATHCAP];
@@ -252,13 +258,23 @@ static void range_record(struct al_ticket *t, const char *fmt, const char *path,
 
 void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len)
 {
-	memset(t, 0, sizeof *t);
+	t->n = t->range = 0; /* op/phase stay: set by al_op_enter */
 	if (!g_max) return;
 	range_record(t, "X", path, NULL, off, len);
 }
 
+void al_op_enter(struct al_ticket *t)
+{
+	if (!g_max) return;
+	t->phase = atomic_load(&g_phase);
+	atomic_fetch_add(&g_inflight[t->phase], 1);
+	t->op = 1;
+}
+
 void al_write_end(struct al_ticket *t)
 {
+	if (t->op) atomic_fetch_sub(&g_inflight[t->phase], 1);
+	t->op = 0;
 	if (!t->n && !t->range) return;
 	pthread_mutex_lock(&g_al_mu);
 	for (int i = 0; i < t->n; i++) t->e[i]->busy--;
@@ -269,7 +285,7 @@ void al_write_end(struct al_ticket *t)
 
 void al_rename_begin(struct al_ticket *t, const char *from, const char *to, int exchange)
 {
-	memset(t, 0, sizeof *t);
+	t->n = t->range = 0; /* op/phase stay: set by al_op_enter */
 	if (!g_max) return;
 	(void)from;
 	range_record(t, "R", to, exchange ? from : NULL, 0, 0);
@@ -289,7 +305,7 @@ void al_reset(void)
 
 /* The checkpoint's snapshot for clog_compact: the set's records, whether the session's X/R records
  * may go (none running, none begun since seq0, none running when it began), and the log's size. */
-static char *snapshot(size_t *len, uint64_t seq0, int ranges_idle, int *drop_ranges, off_t *log_size)
+static char *snapshot(size_t *len, uint64_t seq0, int ranges_idle, int *drop_ranges, off_t *log_size, uint64_t *gen)
 {
 	pthread_mutex_lock(&g_al_mu);
 	size_t cap = 4096, n = 0;
@@ -310,7 +326,7 @@ static char *snapshot(size_t *len, uint64_t seq0, int ranges_idle, int *drop_ran
 	b[n] = 0;
 	*len = n;
 	*drop_ranges = ranges_idle && g_ranges_busy == 0 && g_range_seq <= seq0;
-	*log_size = clog_size(); /* under g_al_mu: records of entries added later come after it */
+	*log_size = clog_size_gen(gen); /* under g_al_mu: records of entries added later come after it */
 	pthread_mutex_unlock(&g_al_mu);
 	return b;
 }
@@ -336,6 +352,11 @@ static void *checkpoint_thread(void *arg)
 		int ranges_idle = g_ranges_busy == 0;
 		for (struct alent *e = g_head; e; e = e->next) e->idle_at_cp = e->durable && e->busy == 0;
 		pthread_mutex_unlock(&g_al_mu);
+		/* the writes begun before now (their paths maybe taken before a rename ended) end first,
+		 * within 5 s; otherwise X/R records stay this time */
+		int old = atomic_fetch_xor(&g_phase, 1);
+		for (int i = 0; i < 5000 && atomic_load(&g_inflight[old]) > 0; i++) usleep(1000);
+		ranges_idle = ranges_idle && atomic_load(&g_inflight[old]) == 0;
 		/* every write that had returned before seq0 is durable after this */
 		int synced = g_sync_fd >= 0 && syncfs(g_sync_fd) == 0;
 		if (!synced) { /* nothing leaves the set; said once a minute, tried again every second */
@@ -360,8 +381,9 @@ static void *checkpoint_thread(void *arg)
 			size_t len;
 			int drop;
 			off_t at;
-			char *set = snapshot(&len, seq0, ranges_idle, &drop, &at);
-			clog_compact(set, len, at, drop);
+			uint64_t gen;
+			char *set = snapshot(&len, seq0, ranges_idle, &drop, &at, &gen);
+			clog_compact(set, len, at, gen, drop);
 			free(set);
 		}
 		pthread_mutex_lock(&g_al_mu);

@@ -638,7 +638,10 @@ int hr_log_trim_tail(const char *path)
 	for (off_t pos = end; pos > 0 && !keep;) {
 		size_t n = pos >= (off_t)sizeof b ? sizeof b : (size_t)pos;
 		pos -= (off_t)n;
-		if (pread(fd, b, n, pos) != (ssize_t)n) break;
+		if (pread(fd, b, n, pos) != (ssize_t)n) {
+			close(fd);
+			return -EIO; /* never cut what could not be read */
+		}
 		for (size_t i = n; i > 0; i--)
 			if (b[i - 1] == '\n') {
 				keep = pos + (off_t)i;

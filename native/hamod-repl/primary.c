@@ -490,11 +490,19 @@ char *clog_read(off_t from, size_t *len)
 	return b;
 }
 
+static uint64_t g_log_gen; /* bumped when the log file is replaced (reset, compaction) */
+
 off_t clog_size(void)
+{
+	return clog_size_gen(NULL);
+}
+
+off_t clog_size_gen(uint64_t *gen)
 {
 	struct stat st;
 	pthread_mutex_lock(&g_log_mu);
 	off_t s = fstat(g_log_fd, &st) == 0 ? st.st_size : 0;
+	if (gen) *gen = g_log_gen;
 	pthread_mutex_unlock(&g_log_mu);
 	return s;
 }
@@ -607,6 +615,7 @@ static void al_begin(struct al_ticket *t, struct pinode *in, uint64_t off, uint6
 {
 	memset(t, 0, sizeof *t);
 	if (!al_enabled()) return;
+	al_op_enter(t); /* before the path is taken */
 	char p[PATHCAP];
 	if (get_path(in, p, sizeof p) < 0) snprintf(p, sizeof p, "?ino=%llu", (unsigned long long)in->ino);
 	else if (path_excl(p, 0)) return;
@@ -631,6 +640,7 @@ static int clog_reset(const char *gen)
 	if (!r) {
 		close(g_log_fd);
 		g_log_fd = fd;
+		g_log_gen++;
 		zones_reset_locked();
 		g_log_records = 0;
 		g_log_unsynced = 0;
@@ -646,7 +656,7 @@ static int clog_reset(const char *gen)
  * from `at` on kept as it is. Earlier sessions are kept verbatim: a crashed session's records are
  * still owed to the peer. Not while a reintegration runs (it reads the log by offset). Atomic:
  * temporary file, fsync, rename, fsync of the directory; appends wait meanwhile. */
-void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges)
+void clog_compact(const char *set, size_t setlen, off_t at, uint64_t gen, int drop_ranges)
 {
 	pthread_mutex_lock(&g_mu);
 	if (g_resync_busy || (g_mir != MIR_NONE && g_mir != MIR_INSYNC)) {
@@ -654,6 +664,11 @@ void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges)
 		return;
 	}
 	pthread_mutex_lock(&g_log_mu);
+	if (gen != g_log_gen) { /* replaced since the snapshot (a reset): the snapshot says nothing of it */
+		pthread_mutex_unlock(&g_log_mu);
+		pthread_mutex_unlock(&g_mu);
+		return;
+	}
 	size_t len = 0;
 	char *old = clog_read(0, &len);
 	char *out = old ? malloc(len + setlen + 1) : NULL;
@@ -681,6 +696,7 @@ void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges)
 		if (!r) {
 			close(g_log_fd);
 			g_log_fd = fd;
+			g_log_gen++;
 			g_log_unsynced = 0;
 		} else {
 			fprintf(stderr, "hamod-repl: change log compaction: %s\n", strerror(-r));
@@ -690,6 +706,46 @@ void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges)
 	free(old);
 	pthread_mutex_unlock(&g_log_mu);
 	pthread_mutex_unlock(&g_mu);
+}
+
+/* Renames made while a reintegration runs (mirrored live, so in no log): its data list names
+ * files by path, and a file renamed before its turn would be looked for under its old name. */
+struct ren_note {
+	struct ren_note *next;
+	int exchange;
+	char from[]; /* then the target */
+};
+static pthread_mutex_t g_ren_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ren_note *g_ren_head, **g_ren_tail = &g_ren_head;
+
+static void note_rename(const char *from, const char *to, int exchange)
+{
+	if (!g_resync_busy) return;
+	size_t lf = strlen(from) + 1, lt = strlen(to) + 1;
+	struct ren_note *n = malloc(sizeof *n + lf + lt);
+	n->next = NULL;
+	n->exchange = exchange;
+	memcpy(n->from, from, lf);
+	memcpy(n->from + lf, to, lt);
+	pthread_mutex_lock(&g_ren_mu);
+	*g_ren_tail = n;
+	g_ren_tail = &n->next;
+	pthread_mutex_unlock(&g_ren_mu);
+}
+
+void resync_renames(void (*apply)(void *, const char *, const char *, int), void *arg)
+{
+	pthread_mutex_lock(&g_ren_mu);
+	struct ren_note *n = g_ren_head;
+	g_ren_head = NULL;
+	g_ren_tail = &g_ren_head;
+	pthread_mutex_unlock(&g_ren_mu);
+	while (n) {
+		struct ren_note *x = n->next;
+		if (apply) apply(arg, n->from, n->from + strlen(n->from) + 1, n->exchange);
+		free(n);
+		n = x;
+	}
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1474,6 +1530,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct pinode *src = find_child_locked(d1, name), *dst = find_child_locked(d2, newname);
 	pthread_mutex_unlock(&g_tmu);
 	int res = renameat2(d1->fd, name, d2->fd, newname, flags) < 0 ? -errno : 0;
+	if (!res && !o.excl && o.r1 >= 0 && o.r2 >= 0) note_rename(o.p1, o.p2, !!(flags & RENAME_EXCHANGE)); /* g_nsmu held */
 	if (!res) {
 		pthread_mutex_lock(&g_tmu);
 		if (dst && dst != src) {

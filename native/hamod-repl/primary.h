@@ -66,6 +66,9 @@ void *resync_thread(void *arg);
 /* Snapshot of the current generation: what both logs are reset to at the end of this resync. */
 const char *resync_base_snapshot(void);
 void resync_finished(void);
+/* The renames made since the last call (under g_nsmu: none can slip in), in order, handed to apply
+ * (NULL: dropped). */
+void resync_renames(void (*apply)(void *, const char *, const char *, int), void *arg);
 
 /* Change log (primary.c). */
 void clog_escape(char *out, size_t cap, const char *s);
@@ -73,8 +76,9 @@ void clog_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void clog_sync(void); /* fdatasync if anything was appended since the last one */
 /* Rewrites the current session's records: A/D before log offset `at` replaced by `set`, X/R before
  * it dropped if `drop_ranges`, everything after it kept (activity.c's checkpoint). */
-void clog_compact(const char *set, size_t setlen, off_t at, int drop_ranges);
+void clog_compact(const char *set, size_t setlen, off_t at, uint64_t gen, int drop_ranges);
 off_t clog_size(void);
+off_t clog_size_gen(uint64_t *gen); /* with the log file's generation (reset, compaction) */
 
 /* Activity log (activity.c): extents that writes in flight may have touched, on disk before the
  * write goes on. A ticket holds them until the operation has returned (or been recorded). */
@@ -83,6 +87,7 @@ struct alent;
 struct al_ticket {
 	struct alent *e[AL_TICKET_MAX];
 	int n, range;
+	int op, phase; /* al_op_enter: counted as a write in flight */
 };
 void al_init(unsigned max_extents, uint64_t ext_bytes, uint64_t small_bytes); /* 0 extents: none */
 int al_enabled(void);
@@ -92,6 +97,8 @@ void al_write_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_
 /* A range record, written each time (len 0: to the end of the file). */
 void al_range_begin(struct al_ticket *t, const char *path, uint64_t off, uint64_t len);
 void al_write_end(struct al_ticket *t);
+/* A write begins (before its path is taken): see activity.c's checkpoint. Ended by al_write_end. */
+void al_op_enter(struct al_ticket *t);
 /* Before a rename (exchange: both names) or a link (to = the new name): R records, held until the
  * operation has returned (al_write_end). */
 void al_rename_begin(struct al_ticket *t, const char *from, const char *to, int exchange);

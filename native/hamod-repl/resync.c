@@ -535,19 +535,11 @@ static void parent_of(const char *path, char *out, size_t cap);
 /* Walk after a crash, a regular file on both sides: is it (or a directory above it) renamed in a
  * crashed session (then all of it is compared: 1), or in a directory with a D record (then its
  * first `*small` bytes are: 2)? 0 otherwise. */
+static int in_tree(struct strset *set, const char *path);
+
 static int walk_suspect(struct rs *r, const char *path, uint64_t *small)
 {
-	if (r->rtrees.n) {
-		char p[PATHCAP];
-		snprintf(p, sizeof p, "%s", path);
-		for (;;) {
-			if (ss_find(&r->rtrees, p)) return 1;
-			char *sl = strrchr(p, '/');
-			if (!sl) break;
-			*sl = 0;
-		}
-		if (ss_find(&r->rtrees, "")) return 1;
-	}
+	if (in_tree(&r->rtrees, path)) return 1;
 	if (!r->smalldirs.n) return 0;
 	char dir[PATHCAP];
 	parent_of(path, dir, sizeof dir);
@@ -566,6 +558,8 @@ static int reconcile_entry(struct rs *r, const char *path, const struct hr_ent *
 		uint64_t li;
 		if (um_get(&r->pino, pe->h.ino, &li)) { /* another name of an inode already seen */
 			const char *first = r->links[li - 1].path;
+			uint64_t sm = 0;
+			if (r->walk && walk_suspect(r, path, &sm)) df_get(r, first, DF_HASH); /* the inode's data, by its first name */
 			uint64_t sino = r->links[li - 1].sino;
 			if (se && sino && se->h.ino == sino) return 0;
 			if (se && (res = remove_entry(r, path))) return res;
@@ -889,6 +883,33 @@ static void parent_of(const char *path, char *out, size_t cap)
 
 /* Directories of small files follow renames: of themselves (or a parent), and of a file leaving one
  * (link: a file also reachable from another). */
+static void tree_rename(struct strset *set, const char *from, const char *to, int exchange, int link);
+
+/* `path` or a directory above it is in the set. */
+static int in_tree(struct strset *set, const char *path)
+{
+	if (!set->n) return 0;
+	char p[PATHCAP];
+	snprintf(p, sizeof p, "%s", path);
+	for (;;) {
+		if (ss_find(set, p)) return 1;
+		char *sl = strrchr(p, '/');
+		if (!sl) break;
+		*sl = 0;
+	}
+	return ss_find(set, "") != NULL;
+}
+
+/* R trees follow renames: of a tree itself or a directory above it (moved), and of anything
+ * inside one (its new name joins: what moves out of a renamed tree is still suspect). */
+static void rtree_rename(struct strset *set, const char *from, const char *to, int exchange, int link)
+{
+	int a = in_tree(set, from), b = exchange && in_tree(set, to);
+	tree_rename(set, from, to, exchange, link);
+	if (a && !ss_find(set, to)) ss_put(set, to, 0);
+	if (b && !ss_find(set, from)) ss_put(set, from, 0);
+}
+
 static void tree_rename(struct strset *set, const char *from, const char *to, int exchange, int link)
 {
 	char pf[PATHCAP], pt[PATHCAP], np[PATHCAP];
@@ -973,7 +994,7 @@ static void note_records(struct rs *r, struct logsum *L, size_t from)
 		}
 		if (c->type == 'N' && c->p2 && (!strcmp(c->op, "rename") || !strcmp(c->op, "exchange") || !strcmp(c->op, "link"))) {
 			tree_rename(&r->smalldirs, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
-			tree_rename(&r->rtrees, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
+			rtree_rename(&r->rtrees, c->p1, c->p2, c->op[0] == 'e', c->op[0] == 'l');
 		}
 		ss_put(&r->named, c->p1, 0);
 		if (c->p2 && c->op[0] != 's') ss_put(&r->named, c->p2, 0); /* not the symlink target */
@@ -1231,11 +1252,21 @@ static int range_cmp(const void *a, const void *b)
 }
 
 /* One file of the data list. 0, LOST or -errno (a failure of the secondary: resync fails). */
+static void apply_rename(void *arg, const char *from, const char *to, int exchange)
+{
+	df_rename(arg, from, to, exchange);
+}
+
 static int copy_file(struct rs *r, struct dfile *f)
 {
 	int lfd = -1, res = 0;
 	uint64_t rid = next_rid();
 	pthread_mutex_lock(&g_nsmu); /* both sides open the same object: ordered with renames */
+	resync_renames(apply_rename, r); /* the application's renames since the last file: paths follow */
+	if (!f->path) { /* replaced by a rename: its new content went to both sides */
+		pthread_mutex_unlock(&g_nsmu);
+		return 0;
+	}
 	lfd = loc_open(f->path, O_RDONLY);
 	struct stat st;
 	if (lfd < 0 || fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -1437,6 +1468,7 @@ static int run(struct rs *r, struct resync_req *rq)
 	r->phase = "namespace";
 	/* 2. namespace phase, application namespace operations wait */
 	pthread_mutex_lock(&g_nsmu);
+	resync_renames(NULL, NULL); /* earlier renames: the namespace as it is now is what counts */
 	int res = 0;
 	if (r->walk) {
 		/* the records first (they follow renames to today's paths), then the walk: entries,

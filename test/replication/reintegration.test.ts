@@ -254,6 +254,33 @@ test('reintegration: writes hammering a file during a (bandwidth-capped) resync 
   assertTreesEqual(dirs);
 });
 
+test('reintegration: files the application renames during the data phase are still brought up to date (under their new names)', { skip, timeout: 120_000 }, async (t) => {
+  const net = await createTestNet({ hosts: ['h1', 'h2'], mountNamespace: true, t });
+  const [h1, h2] = net.hosts as [typeof net.hosts[0], typeof net.hosts[0]];
+  const dirs = makeDirs();
+  t.after(() => dirs.cleanup());
+  const P = dirs.primaryDir, S = dirs.secondaryDir;
+  for (let i = 0; i < 8; i++) {
+    writeFileSync(join(P, `f${i}`), randomBytes(4 << 20));
+    writeFileSync(join(S, `f${i}`), randomBytes(4 << 20)); // every zone differs
+  }
+  const sec = await startSecondary(h2, dirs);
+  t.after(() => sec.stop());
+  const p = await startControlledPrimary(h1, dirs);
+  t.after(() => p.stop());
+  await p.ctl.ok('MODE alone g1');
+  await p.ctl.ok(`ATTACH ${h2.address}:7800 full ${8 << 20}`); // 8 MiB/s: ~4 s for 32 MiB
+  await p.primary.waitLine(/^RESYNC phase=data/, 20_000);
+  // before their turn: a rename, a rename over another file still to copy, an exchange
+  await h1.execOk(['sh', '-c', `mv ${P}/f7 ${P}/g7 && mv ${P}/f6 ${P}/f5 && python3 -c 'import ctypes; l=ctypes.CDLL(None); assert l.renameat2(-100,b"${P}/f4",-100,b"${P}/f3",2)==0'`]);
+  const phase = (await p.ctl.status()).done;
+  await p.primary.waitLine(/^INSYNC base=g1$/, 60_000);
+  await p.stop();
+  await sec.stop();
+  assert.ok(Number(phase) < 28 << 20, `the renames came before the data phase reached the files (done=${phase})`);
+  assertTreesEqual(dirs);
+});
+
 test('reintegration: include/exclude -> excluded paths neither sent, logged nor resynced; rename across the boundary is EXDEV', { skip, timeout: 60_000 }, async (t) => {
   const net = await createTestNet({ hosts: ['h1', 'h2'], mountNamespace: true, t });
   const [h1, h2] = net.hosts as [typeof net.hosts[0], typeof net.hosts[0]];
