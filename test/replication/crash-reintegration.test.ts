@@ -105,7 +105,7 @@ async function crashAndTakeOver(net: TestNet, dirs: ReplDirs, h1: TestHost, h2: 
   const p2 = await startControlledPrimary(h2, sw, { extraArgs: SMALL_AL });
   await p2.ctl.ok('MODE alone g2');
   const S = dirs.secondaryDir;
-  await h2.execOk(['bash', '-c', `for k in $(seq 40); do dd if=/dev/urandom of=${S}/db bs=4096 count=1 seek=$((RANDOM % 4096)) conv=notrunc status=none; done; echo new > ${S}/wal/after-failover; rm ${S}/wal/seg3`], { timeoutMs: 60_000 });
+  await h2.execOk(['bash', '-c', `for k in $(seq 40); do dd if=/dev/urandom of=${S}/db bs=4096 count=1 seek=$((RANDOM % 4096)) conv=notrunc status=none; done; echo new > ${S}/wal/after-failover; rm -f ${S}/wal/seg3 ${S}/wal/seg4`], { timeoutMs: 60_000 });
   return { sw, p2 };
 }
 
@@ -137,7 +137,11 @@ test('crashed primary: reintegrated by the zones of its activity log (namespace 
   // the writer stops; once a checkpoint had its chance, a rename over an existing file, then the
   // crash: the rename is still in the log (R), as it is for any rename in flight at a crash
   writer.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 500));
+  for (let prev = '', end = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 300))) {
+    const s2 = await p.ctl.status(); // quiet: the set within its size, no checkpoint for 300 ms
+    if ((Number(s2.al) <= 8 && s2.alcheckpoints === prev) || Date.now() > end) break;
+    prev = s2.alcheckpoints ?? '';
+  }
   await h1.execOk(['mv', join(dirs.primaryDir, 'wal', 'big1'), join(dirs.primaryDir, 'wal', 'big2')]);
   const { sw, p2 } = await crashAndTakeOver(net, dirs, h1, h2, sec, true);
   t.after(() => p2.stop());
