@@ -126,12 +126,14 @@ test('crashed primary: reintegrated by the zones of its activity log (namespace 
   let st: Record<string, string> = {};
   for (const end = Date.now() + 30_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
     st = await p.ctl.status();
-    if (Number(st.alcheckpoints) >= 3) break;
+    if (Number(st.alcheckpoints) >= 10) break;
   }
   assert.ok(Number(st.alcheckpoints) >= 3, `activity log checkpoints: ${JSON.stringify(st)}`);
+  const lines = readFileSync(dirs.changelog, 'utf8').split('\n');
   assert.ok(Number(st.al) <= 4 * 8, `the set stays near its size: ${st.al}`);
-  const aLines = readFileSync(dirs.changelog, 'utf8').split('\n').filter((l) => l.startsWith('A ')).length;
-  assert.ok(aLines <= 8 * 8 + 64 + 4 * 8, `compaction keeps the log small: ${aLines} A lines`);
+  // every loop of the writer activates new extents; after the checkpoints the log holds the set
+  // and what came since the last one, not everything since the start
+  assert.ok(lines.length <= 400, `compaction keeps the log small: ${lines.length} lines after ${st.alcheckpoints} checkpoints`);
   assert.ok(writer.pid !== undefined);
 
   // the writer stops; once a checkpoint had its chance, a rename over an existing file, then the
