@@ -9,10 +9,12 @@
 // reintegrated (ATTACH delta), the page cache dropped first (a returning node reads from its disk;
 // this drops the whole machine's cache). Measured: seconds to INSYNC, bytes of file ranges processed
 // (compared or copied) and bytes sent; the copies are compared (sha256) after each round.
-// Medians of BENCH_CRASH_ROUNDS (default 3), variants interleaved. Ends with one JSON line.
+// Medians of BENCH_CRASH_ROUNDS (default 3), variants interleaved. Then what the activity log costs
+// a rename (one flush of the change log each): 4,000 renames in sync, with and without, interleaved.
+// Ends with one JSON line.
 //
 //   npm run bench:crash-reintegration
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -70,8 +72,28 @@ async function once(net, variant) {
   }
 }
 
+/** Seconds for 4,000 renames (a -> b -> a) through a primary in sync. */
+async function renames(net, variant) {
+  const [h1, h2] = net.hosts;
+  const dirs = fx.makeDirs();
+  try {
+    writeFileSync(join(dirs.primaryDir, 'a'), 'x'.repeat(8192));
+    const { sec, p } = await fx.startSyncedPair(h1, h2, dirs, { primaryArgs: variant === 'none' ? ['--al-extents', '0'] : [] });
+    try {
+      const script = `import os,time\nt=time.time()\nfor i in range(2000):\n  os.rename("${dirs.primaryDir}/a","${dirs.primaryDir}/b"); os.rename("${dirs.primaryDir}/b","${dirs.primaryDir}/a")\nprint(time.time()-t)`;
+      return Number((await h1.execOk(['python3', '-c', script], { timeoutMs: 300_000 })).stdout);
+    } finally {
+      await p.stop();
+      await sec.stop();
+    }
+  } finally {
+    dirs.cleanup();
+  }
+}
+
 const net = await createTestNet({ hosts: ['h1', 'h2'], mountNamespace: true, prefix: 'hbc' });
 const res = { al: [], none: [] };
+const ren = { al: [], none: [] };
 try {
   for (let r = 1; r <= ROUNDS; r++) {
     for (const v of r % 2 ? ['al', 'none'] : ['none', 'al']) {
@@ -79,6 +101,10 @@ try {
       res[v].push(x);
       console.log(`round ${r} ${v.padEnd(4)} ${x.mode.padEnd(16)} ${x.seconds.toFixed(2)} s to INSYNC, ${(x.processed / 2 ** 20).toFixed(1)} MiB processed, ${(x.sent / 2 ** 20).toFixed(1)} MiB sent`);
     }
+  }
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const v of r % 2 ? ['al', 'none'] : ['none', 'al']) ren[v].push(await renames(net, v));
+    console.log(`round ${r} renames: activity log ${ren.al.at(-1).toFixed(2)} s, none ${ren.none.at(-1).toFixed(2)} s`);
   }
 } finally {
   await net.destroy();
@@ -88,8 +114,11 @@ console.log(`\n${FILE_MB} MiB file, ${WRITES} random 4 KiB writes into its first
 console.log(`  activity log   ${m('al', 'seconds').toFixed(2)} s, ${(m('al', 'processed') / 2 ** 20).toFixed(1)} MiB processed`);
 console.log(`  none (full)    ${m('none', 'seconds').toFixed(2)} s, ${(m('none', 'processed') / 2 ** 20).toFixed(1)} MiB processed`);
 console.log(`  time ratio (none / activity log): ${(m('none', 'seconds') / m('al', 'seconds')).toFixed(1)}x`);
+const rAl = median(ren.al), rNone = median(ren.none);
+console.log(`4,000 renames in sync: activity log ${rAl.toFixed(2)} s, none ${rNone.toFixed(2)} s (${(rAl / rNone).toFixed(2)}x; ${(((rAl - rNone) / 4000) * 1e6).toFixed(0)} us more per rename)`);
 console.log(JSON.stringify({
   crash_reint_al_s: Number(m('al', 'seconds').toFixed(3)), crash_reint_full_s: Number(m('none', 'seconds').toFixed(3)),
+  renames_4000_al_s: Number(rAl.toFixed(3)), renames_4000_none_s: Number(rNone.toFixed(3)),
   crash_reint_al_processed: m('al', 'processed'), crash_reint_full_processed: m('none', 'processed'), file_mb: FILE_MB, hot_mb: HOT_MB, writes: WRITES,
   version: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version,
 }));
