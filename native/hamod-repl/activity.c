@@ -159,22 +159,21 @@ static void drop(struct alent *e)
 	g_n--;
 }
 
-static void line(const char *path, uint64_t off, uint64_t len)
+/* An entry's record ("A path off len" or "D dir bytes"), newline included; its length. */
+static int entry_text(const struct alent *e, char *out, size_t cap)
 {
 	char esc[3 * PATHCAP];
-	clog_escape(esc, sizeof esc, *path ? path : ".");
-	clog_line("A %s %llu %llu", esc, (unsigned long long)off, (unsigned long long)len);
+	clog_escape(esc, sizeof esc, *e->path ? e->path : ".");
+	if (e->ext == AL_DIR) return snprintf(out, cap, "D %s %llu\n", esc, (unsigned long long)g_small);
+	return snprintf(out, cap, "A %s %llu %llu\n", esc, (unsigned long long)(e->ext * g_ext), (unsigned long long)g_ext);
 }
 
 static void entry_line(const struct alent *e)
 {
-	if (e->ext != AL_DIR) {
-		line(e->path, e->ext * g_ext, g_ext);
-		return;
-	}
-	char esc[3 * PATHCAP];
-	clog_escape(esc, sizeof esc, *e->path ? e->path : ".");
-	clog_line("D %s %llu", esc, (unsigned long long)g_small);
+	char t[3 * PATHCAP + 64];
+	int n = entry_text(e, t, sizeof t);
+	if (n > 0 && t[n - 1] == '\n') t[n - 1] = 0;
+	clog_line("%s", t);
 }
 
 /* "a/b/c" -> "a/b", "c" -> "" */
@@ -287,7 +286,6 @@ void al_rename_begin(struct al_ticket *t, const char *from, const char *to, int 
 {
 	t->n = t->range = 0; /* op/phase stay: set by al_op_enter */
 	if (!g_max) return;
-	(void)from;
 	range_record(t, "R", to, exchange ? from : NULL, 0, 0);
 }
 
@@ -309,19 +307,15 @@ static char *snapshot(size_t *len, uint64_t seq0, int ranges_idle, int *drop_ran
 {
 	pthread_mutex_lock(&g_al_mu);
 	size_t cap = 4096, n = 0;
-	char *b = malloc(cap), esc[3 * PATHCAP];
+	char *b = malloc(cap), t[3 * PATHCAP + 64];
 	for (struct alent *e = g_tail; e; e = e->prev) {
-		clog_escape(esc, sizeof esc, *e->path ? e->path : ".");
-		size_t need = strlen(esc) + 64;
-		if (n + need > cap) {
-			while (n + need > cap) cap *= 2;
+		size_t tl = (size_t)entry_text(e, t, sizeof t);
+		if (n + tl + 1 > cap) {
+			while (n + tl + 1 > cap) cap *= 2;
 			b = realloc(b, cap);
 		}
-		if (e->ext == AL_DIR)
-			n += (size_t)snprintf(b + n, cap - n, "D %s %llu\n", esc, (unsigned long long)g_small);
-		else
-			n += (size_t)snprintf(b + n, cap - n, "A %s %llu %llu\n", esc, (unsigned long long)(e->ext * g_ext),
-					      (unsigned long long)g_ext);
+		memcpy(b + n, t, tl);
+		n += tl;
 	}
 	b[n] = 0;
 	*len = n;

@@ -629,6 +629,15 @@ static void al_begin(struct al_ticket *t, struct pinode *in, uint64_t off, uint6
 	al_write_begin(t, p, off, len, size);
 }
 
+/* The log file was replaced (reset, compaction) by the one `fd` appends to; g_log_mu held. */
+static void clog_swapped_locked(int fd)
+{
+	close(g_log_fd);
+	g_log_fd = fd;
+	g_log_gen++;
+	g_log_unsynced = 0; /* the new file was fsync'ed whole */
+}
+
 /* New log "BASE gen" (+ OPEN: this daemon is running), durably; the zone marks start over. */
 static int clog_reset(const char *gen)
 {
@@ -638,12 +647,9 @@ static int clog_reset(const char *gen)
 	int fd = -1;
 	int r = hr_log_reset(g_changelog_path, gen, extra, &fd);
 	if (!r) {
-		close(g_log_fd);
-		g_log_fd = fd;
-		g_log_gen++;
+		clog_swapped_locked(fd);
 		zones_reset_locked();
 		g_log_records = 0;
-		g_log_unsynced = 0;
 		snprintf(g_base, sizeof g_base, "%s", gen);
 	}
 	pthread_mutex_unlock(&g_log_mu);
@@ -694,10 +700,7 @@ void clog_compact(const char *set, size_t setlen, off_t at, uint64_t gen, int dr
 		int fd = -1;
 		int r = hr_file_replace(g_changelog_path, out, o, &fd);
 		if (!r) {
-			close(g_log_fd);
-			g_log_fd = fd;
-			g_log_gen++;
-			g_log_unsynced = 0;
+			clog_swapped_locked(fd);
 		} else {
 			fprintf(stderr, "hamod-repl: change log compaction: %s\n", strerror(-r));
 		}
